@@ -1,0 +1,68 @@
+"""VAE (Kingma & Welling 2014): Gaussian encoder, standard normal prior, Bernoulli or Gaussian likelihood.
+
+loss = rec + kl_weight * kl, each summed over pixels / latent dims and averaged over the batch.
+encode() returns the posterior mean, not a sample (the SWAE authors sampled; we do not).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from models.contract import AutoEncoder, Hyperparameters, per_image_sum
+from models.networks import build_decoder, build_encoder
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+@dataclass
+class VAEConfig(Hyperparameters):
+    likelihood: str = "bernoulli"
+    sigma: float = 0.1  # decoder std for the Gaussian likelihood
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.require(self.likelihood in LIKELIHOODS, "likelihood", f"must be one of {', '.join(LIKELIHOODS)}")
+        self.require(self.sigma > 0, "sigma", "must be > 0")
+
+
+class VAE(AutoEncoder):
+    Config = VAEConfig
+    kl_weight: float = 1.0  # beta-VAE changes only this
+
+    def __init__(self, image_shape, config: VAEConfig):
+        super().__init__(image_shape, config)
+        self.encoder = build_encoder(config.arch, image_shape, 2 * config.latent_dim)
+        self.decoder = build_decoder(config.arch, config.latent_dim, image_shape)
+
+    def posterior(self, x):
+        """Mean and log-variance of q(z|x)."""
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def encode(self, x):
+        return self.posterior(x)[0]
+
+    def decode(self, z):
+        return torch.sigmoid(self.decoder(z))
+
+    def sample(self, n, generator=None):
+        return self.decode(self.noise((n, self.config.latent_dim), generator))
+
+    def reconstruction_term(self, logits, x):
+        """-log p(x|z) per image, up to a constant for the Gaussian."""
+        if self.config.likelihood == "bernoulli":
+            return per_image_sum(F.binary_cross_entropy_with_logits(logits, x, reduction="none"))
+        return per_image_sum((torch.sigmoid(logits) - x) ** 2) / (2 * self.config.sigma ** 2)
+
+    def kl_term(self, z, mu, logvar):
+        """KL(q(z|x) || N(0, I)) in closed form, per image. z is unused here; VampPrior estimates with it."""
+        return 0.5 * per_image_sum(mu ** 2 + logvar.exp() - 1 - logvar)
+
+    def loss(self, x):
+        mu, logvar = self.posterior(x)
+        z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+        rec = self.reconstruction_term(self.decoder(z), x).mean()
+        kl = self.kl_term(z, mu, logvar).mean()
+        return {"loss": rec + self.kl_weight * kl, "rec": rec, "kl": kl}

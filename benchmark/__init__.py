@@ -1,0 +1,1 @@
+"""aebench: one training loop and one evaluation protocol for generative autoencoders."""

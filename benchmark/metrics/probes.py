@@ -1,0 +1,24 @@
+"""Probes of the latent space: k-nearest-neighbour and linear (logistic regression) classification.
+
+Both are fit on the training latents and scored on the test latents.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+
+def knn_accuracy(train_z, train_y, test_z, test_y, k: int) -> float:
+    clf = KNeighborsClassifier(n_neighbors=k, algorithm="brute")
+    clf.fit(np.asarray(train_z), np.asarray(train_y))
+    return float((clf.predict(np.asarray(test_z)) == np.asarray(test_y)).mean())
+
+
+def linear_accuracy(train_z, train_y, test_z, test_y, max_iter: int = 1000) -> float:
+    """Multinomial logistic regression on standardised latents (seeded solver: deterministic)."""
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=0))
+    clf.fit(np.asarray(train_z), np.asarray(train_y))
+    return float((clf.predict(np.asarray(test_z)) == np.asarray(test_y)).mean())

@@ -1,0 +1,54 @@
+"""Profiles: named bundles of training, data and shared model settings.
+
+smoke: seconds per model on digits (tests, CI). quick: minutes per model on a CPU (mnist-5k).
+paper: the SWAE paper's settings (shared SWAE.md), meant for a GPU; it runs on a CPU, slowly.
+A model's own per-profile values (SWAE's K, say) live in its file as `profile_defaults`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from benchmark.errors import UserError, choices
+from benchmark.evaluation import EvalConfig
+from benchmark.training import TrainConfig
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    dataset: str  # used when --dataset is not given
+    train: TrainConfig
+    model: dict  # shared model settings, applied to every model that has the field
+    binarize: bool = False
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+PROFILES = {
+    p.name: p
+    for p in [
+        Profile("smoke", "seconds per model on digits: MLP, latent 8, 30 epochs", "digits",
+                TrainConfig(epochs=30, batch_size=64, lr=2e-3, patience=8, optimizer="adam"),
+                {"latent_dim": 8, "arch": "mlp"}),
+        Profile("quick", "minutes per model on a CPU: conv net, latent 16, 20 epochs", "mnist-5k",
+                TrainConfig(epochs=20, batch_size=100, lr=1e-3, patience=6, optimizer="adam"),
+                {"latent_dim": 16, "arch": "auto"}),
+        Profile("paper", "the SWAE paper: gated nets, latent 40, AdamNormGrad lr 5e-4, batch 100, "
+                "200 epochs, patience 50, dynamic binarisation", "mnist",
+                TrainConfig(epochs=200, batch_size=100, lr=5e-4, patience=50, optimizer="adam-normgrad"),
+                {"latent_dim": 40, "arch": "gated"}, binarize=True),
+    ]
+}
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise UserError(f"unknown profile '{name}'; choices: {choices(PROFILES)}")
+    return PROFILES[name]
+
+
+def model_settings(profile: Profile, model_cls) -> dict:
+    """Hyperparameter overrides a profile gives one model: the shared ones it has, then its own."""
+    fields = model_cls.Config.field_names()
+    shared = {k: v for k, v in profile.model.items() if k in fields}
+    return shared | model_cls.profile_defaults.get(profile.name, {})

@@ -1,0 +1,103 @@
+"""The results store of one experiment folder: tidy CSV files, written so they are never torn.
+
+Every write goes to a temporary file that replaces the real one in a single rename, so a process
+killed at any moment leaves each file either as it was or as it should be. runs.csv is written
+last: a run counts as done only once its row is there, and a rerun replaces any partial leftovers.
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from benchmark.errors import UserError
+
+RUN_COLUMNS = [
+    "run_id", "model", "dataset", "seed", "profile", "status", "reason", "config_hash", "hparams",
+    "train_config", "eval_config", "binarize", "epochs_run", "best_epoch", "best_val_loss",
+    "train_seconds", "eval_seconds", "device", "torch_version", "python_version", "git_commit", "finished_at",
+]
+METRIC_COLUMNS = ["run_id", "model", "dataset", "seed", "metric", "value", "split", "n", "backbone"]
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` in one rename (temporary file in the same folder, fsynced)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
+    """A results CSV, or an empty frame with the right columns; UserError if it is not readable."""
+    if not path.exists():
+        return pd.DataFrame(columns=columns)
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except Exception as e:  # pandas raises several types for a corrupt file
+        raise UserError(f"{path} is not a readable CSV file ({type(e).__name__}: {e}); move it away to start afresh")
+    missing = set(columns) - set(frame.columns)
+    if missing:
+        raise UserError(f"{path} lacks the columns {', '.join(sorted(missing))}; move it away to start afresh")
+    return frame
+
+
+class ResultsStore:
+    """metrics.csv, runs.csv, history/, checkpoints/, samples/ of one experiment folder."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        try:
+            for sub in ("history", "checkpoints", "samples"):
+                (self.folder / sub).mkdir(parents=True, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=self.folder, prefix=".write-test.")
+            probe.close()
+        except OSError as e:
+            raise UserError(f"output folder {self.folder} is not writable ({e.strerror}); choose another with --out") from None
+        self.runs_path, self.metrics_path = self.folder / "runs.csv", self.folder / "metrics.csv"
+
+    def runs(self) -> pd.DataFrame:
+        return read_csv(self.runs_path, RUN_COLUMNS)
+
+    def metrics(self) -> pd.DataFrame:
+        return read_csv(self.metrics_path, METRIC_COLUMNS)
+
+    def recorded(self) -> dict[str, str]:
+        """run_id -> status of every run recorded so far."""
+        runs = self.runs()
+        return dict(zip(runs["run_id"], runs["status"]))
+
+    def record(self, run: dict, metrics: list[dict], history: list[dict], checkpoint: dict | None, samples: bytes | None):
+        """Store one finished (or failed) run; any earlier rows of the same run_id are replaced."""
+        run_id = run["run_id"]
+        if history:
+            write_atomic(self.folder / "history" / f"{run_id}.csv", csv_bytes(pd.DataFrame(history)))
+        if checkpoint is not None:
+            buffer = io.BytesIO()
+            torch.save(checkpoint, buffer)
+            write_atomic(self.folder / "checkpoints" / f"{run_id}.pt", buffer.getvalue())
+        if samples is not None:
+            write_atomic(self.folder / "samples" / f"{run_id}.png", samples)
+        self._replace_rows(self.metrics_path, self.metrics(), pd.DataFrame(metrics, columns=METRIC_COLUMNS), run_id)
+        self._replace_rows(self.runs_path, self.runs(), pd.DataFrame([run], columns=RUN_COLUMNS), run_id)
+
+    @staticmethod
+    def _replace_rows(path: Path, existing: pd.DataFrame, new: pd.DataFrame, run_id: str) -> None:
+        kept = existing[existing["run_id"] != run_id]
+        frames = [f for f in (kept, new) if len(f)]
+        combined = pd.concat(frames, ignore_index=True) if frames else new
+        write_atomic(path, csv_bytes(combined))

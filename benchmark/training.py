@@ -1,0 +1,125 @@
+"""The one training loop for every model: fit(model, data, config).
+
+Seeded shuffling, Adam (or AdamNormGrad), validation loss each epoch, early stopping with patience,
+the best-validation weights restored at the end, a non-finite loss ending the run as failed, and the
+per-epoch history of every loss term the model reports.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from benchmark.data import DataSplits
+from benchmark.optim import OPTIMIZERS, make_optimizer
+from models.contract import AutoEncoder, HyperparameterError
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 100
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    patience: int = 10  # epochs without a better validation loss before stopping
+    eval_batch_size: int = 1000
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "patience", "eval_batch_size"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise HyperparameterError(f"training {name} = {getattr(self, name)!r}: must be an integer >= 1")
+        if not self.lr > 0:
+            raise HyperparameterError(f"training lr = {self.lr!r}: must be > 0")
+        if self.optimizer not in OPTIMIZERS:
+            raise HyperparameterError(f"training optimizer = {self.optimizer!r}: must be one of {', '.join(OPTIMIZERS)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FitResult:
+    status: str = "ok"  # ok | failed
+    reason: str = ""
+    epochs_run: int = 0
+    best_epoch: int = 0
+    best_val_loss: float = math.inf
+    seconds: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+
+class NonFiniteLoss(Exception):
+    pass
+
+
+@torch.no_grad()
+def validation_terms(model: AutoEncoder, x: torch.Tensor, batch_size: int) -> dict[str, float]:
+    """Every loss term averaged over a whole split (weighted by batch size)."""
+    model.eval()
+    totals: dict[str, float] = {}
+    for start in range(0, len(x), batch_size):
+        batch = x[start:start + batch_size]
+        for name, value in model.loss(batch).items():
+            totals[name] = totals.get(name, 0.0) + value.item() * len(batch)
+    return {name: total / len(x) for name, total in totals.items()}
+
+
+def _train_epoch(model, data: DataSplits, optimizer, config: TrainConfig, shuffle: torch.Generator) -> dict[str, float]:
+    model.train()
+    n = len(data.train_x)
+    order = torch.randperm(n, generator=shuffle).to(data.train_x.device)
+    totals: dict[str, float] = {}
+    for start in range(0, n, config.batch_size):
+        x = data.train_batch(order[start:start + config.batch_size])
+        terms = model.loss(x)
+        if not torch.isfinite(terms["loss"]):
+            raise NonFiniteLoss(f"non-finite loss ({terms['loss'].item()}) at batch {start // config.batch_size}")
+        optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        optimizer.step()
+        model.after_step()
+        for name, value in terms.items():
+            totals[name] = totals.get(name, 0.0) + value.item() * len(x)
+    return {name: total / n for name, total in totals.items()}
+
+
+def fit(model: AutoEncoder, data: DataSplits, config: TrainConfig, seed: int, progress: bool = True) -> FitResult:
+    """Train `model` in place; on return it holds the weights of its best validation epoch."""
+    torch.manual_seed(seed)
+    shuffle = torch.Generator().manual_seed(seed)
+    model.prepare(data.train_x, torch.Generator().manual_seed(seed))
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
+    result, best_state, stale = FitResult(), copy.deepcopy(model.state_dict()), 0
+    started = time.perf_counter()
+    bar = tqdm(range(1, config.epochs + 1), desc=type(model).__name__, leave=False, disable=None if progress else True)
+    for epoch in bar:
+        epoch_started = time.perf_counter()
+        try:
+            train = _train_epoch(model, data, optimizer, config, shuffle)
+        except NonFiniteLoss as e:
+            result.status, result.reason = "failed", f"epoch {epoch}: {e}"
+            break
+        val = validation_terms(model, data.val_x, config.eval_batch_size)
+        result.epochs_run = epoch
+        result.history.append({"epoch": epoch, **{f"train_{k}": v for k, v in train.items()},
+                               **{f"val_{k}": v for k, v in val.items()}, "seconds": time.perf_counter() - epoch_started})
+        if not math.isfinite(val["loss"]):
+            result.status, result.reason = "failed", f"epoch {epoch}: non-finite validation loss ({val['loss']})"
+            break
+        if val["loss"] < result.best_val_loss:
+            result.best_val_loss, result.best_epoch, stale = val["loss"], epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+        bar.set_postfix({k: f"{v:.3g}" for k, v in train.items()} | {"val": f"{val['loss']:.3g}"})
+        if stale >= config.patience:
+            break
+    bar.close()
+    model.load_state_dict(best_state)
+    model.eval()
+    result.seconds = time.perf_counter() - started
+    return result

@@ -1,0 +1,164 @@
+"""aebench command line: run, list (report and check come with their issues).
+
+Every user mistake ends as one line on stderr and exit code 2; Ctrl-C / SIGTERM end with 130 and
+leave the results valid (the next identical command finishes the grid).
+"""
+from __future__ import annotations
+
+import signal
+import sys
+
+import click
+
+from benchmark.errors import UserError, choices
+
+
+def _split_list(value: str, what: str) -> list[str]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise UserError(f"{what} is empty")
+    return list(dict.fromkeys(items))  # drop repeats, keep order
+
+
+def _parse_seeds(value: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in _split_list(value, "--seeds")]
+    except ValueError:
+        raise UserError(f"--seeds {value!r}: expected comma-separated integers such as 0,1,2") from None
+    if min(seeds) < 0:
+        raise UserError(f"--seeds {value!r}: seeds must be >= 0")
+    return seeds
+
+
+def _parse_overrides(items: tuple[str, ...]) -> dict[str, dict]:
+    """--set vae.latent_dim=32 --set swae.K=100 -> {"vae": {"latent_dim": "32"}, "swae": {"K": "100"}}."""
+    overrides: dict[str, dict] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        model, dot, field = key.partition(".")
+        if not sep or not dot or not model or not field:
+            raise UserError(f"--set {item!r}: expected MODEL.FIELD=VALUE, for example vae.latent_dim=32")
+        overrides.setdefault(model.strip(), {})[field.strip()] = value.strip()
+    return overrides
+
+
+def _resolve_device(name: str) -> str:
+    import torch
+
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if name == "auto":
+        return "cuda" if available["cuda"] else "mps" if available["mps"] else "cpu"
+    if name not in available:
+        raise UserError(f"unknown device '{name}'; choices: auto, {choices(available)}")
+    if not available[name]:
+        raise UserError(f"device '{name}' is not available on this machine; choices here: auto, "
+                        f"{choices(k for k, ok in available.items() if ok)}")
+    return name
+
+
+@click.group()
+def cli():
+    """aebench: train and compare generative autoencoders (SWAE, VAE, beta-VAE, WAE, VampPrior)."""
+
+
+@cli.command()
+@click.option("--models", default=None, help="Comma-separated model names (default: every registered model).")
+@click.option("--dataset", "datasets", multiple=True, help="Dataset name; repeat or comma-separate for several "
+              "(default: the profile's dataset).")
+@click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds.")
+@click.option("--epochs", default=None, help="Override the profile's number of epochs.")
+@click.option("--profile", default="quick", show_default=True, help="smoke, quick or paper.")
+@click.option("--data-root", default=None, help="Folder with IDX files (default: $AEBENCH_DATA or ./data).")
+@click.option("--out", default="results", show_default=True, help="Folder holding the experiments.")
+@click.option("--experiment", default=None, help="Experiment subfolder (default: the profile's name).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
+@click.option("--set", "sets", multiple=True, metavar="MODEL.FIELD=VALUE", help="Override a model hyperparameter.")
+@click.option("--retry-failed", is_flag=True, help="Run again the cells recorded as failed.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def run(models, datasets, seeds, epochs, profile, data_root, out, experiment, device, sets, retry_failed, quiet):
+    """Train and evaluate every (model, dataset, seed) cell not already recorded."""
+    from pathlib import Path
+
+    from benchmark.profiles import get_profile
+    from benchmark.results import ResultsStore
+    from benchmark.runner import plan, run_grid
+    from models.registry import MODELS
+
+    prof = get_profile(profile)
+    model_names = _split_list(models, "--models") if models is not None else list(MODELS)
+    dataset_names = [d for item in datasets for d in _split_list(item, "--dataset")] or [prof.dataset]
+    if epochs is not None:
+        try:
+            epochs = int(epochs)
+            assert epochs >= 1
+        except (ValueError, AssertionError):
+            raise UserError(f"--epochs {epochs!r}: expected an integer >= 1") from None
+    from benchmark.data import get_spec
+
+    for name in dataset_names:
+        get_spec(name)
+    specs = plan(prof, model_names, dataset_names, _parse_seeds(seeds), epochs, _parse_overrides(sets))
+    device = _resolve_device(device)
+    folder = Path(out) / (experiment or prof.name)
+    store = ResultsStore(folder)
+    outcome = run_grid(specs, store, device, data_root, retry_failed, progress=not quiet)
+    if outcome.skipped and not outcome.done and not outcome.failed:
+        click.echo(f"Nothing to do: all {len(outcome.skipped)} runs are already recorded in {folder}.")
+    else:
+        click.echo(f"{len(outcome.done)} runs done, {len(outcome.failed)} failed, "
+                   f"{len(outcome.skipped)} already recorded; results in {folder}")
+    failed_before = [r for r, s in store.recorded().items() if s == "failed" and r in outcome.skipped]
+    if failed_before:
+        click.echo(f"{len(failed_before)} runs failed earlier and were not retried (--retry-failed runs them).")
+    if outcome.failed:
+        sys.exit(1)
+
+
+@cli.command(name="list")
+@click.option("--data-root", default=None, help="Folder with IDX files (default: $AEBENCH_DATA or ./data).")
+def list_command(data_root):
+    """The models, datasets (and whether each is here) and profiles."""
+    from benchmark.data import DATASETS, availability
+    from benchmark.profiles import PROFILES
+    from models.registry import MODELS
+
+    click.echo("Models:")
+    for name, cls in MODELS.items():
+        defaults = ", ".join(f"{k}={v}" for k, v in cls.Config().to_dict().items())
+        click.echo(f"  {name:<14} {cls.__name__}: {defaults}")
+    click.echo("Datasets:")
+    for name, spec in DATASETS.items():
+        reason = availability(name, data_root)
+        state = "available" if reason is None else f"NOT available: {reason}"
+        click.echo(f"  {name:<14} {spec.description}\n  {'':<14} {state}")
+    click.echo("Profiles:")
+    for name, p in PROFILES.items():
+        click.echo(f"  {name:<14} {p.description} (default dataset: {p.dataset})")
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv=None) -> int:
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # SIGTERM ends like Ctrl-C
+    try:
+        cli.main(args=argv, prog_name="aebench", standalone_mode=False)
+    except UserError as e:
+        click.echo(f"error: {e}", err=True)
+        return 2
+    except click.UsageError as e:
+        click.echo(f"error: {e.format_message()}", err=True)
+        return 2
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("interrupted: the results written so far are valid; run the same command again to finish.", err=True)
+        return 130
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The model contract, shared networks, the model registry, and SWAE."""

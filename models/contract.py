@@ -1,0 +1,126 @@
+"""The contract every model of the suite fulfils, and the typed hyperparameters each one declares.
+
+A model is an nn.Module with encode / decode / sample / reconstruct / loss (see DESIGN.md). The loop,
+the metrics and the runner only ever call these methods, so nothing outside a model's own file needs
+to know which model it is.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from benchmark.errors import UserError
+
+
+class HyperparameterError(UserError):
+    """A bad hyperparameter value; the message names the model, the field and what is allowed."""
+
+
+@dataclass
+class Hyperparameters:
+    """Base of every model's hyperparameter dataclass: shared fields, validation, JSON round trip."""
+
+    latent_dim: int = 16
+    arch: str = "auto"  # shared network family: auto, mlp, conv, gated (see models.networks)
+
+    def __post_init__(self):
+        from models.networks import ARCHITECTURES
+
+        self.require(self.latent_dim >= 1, "latent_dim", "must be >= 1")
+        self.require(self.arch == "auto" or self.arch in ARCHITECTURES, "arch",
+                     f"must be one of auto, {', '.join(sorted(ARCHITECTURES))}")
+
+    def require(self, ok: bool, field: str, rule: str) -> None:
+        if not ok:
+            raise HyperparameterError(f"{type(self).__qualname__}.{field} = {getattr(self, field)!r}: {rule}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def field_names(cls) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_overrides(cls, overrides: dict, model_name: str = "") -> "Hyperparameters":
+        """Build from {field: value}; values may be strings (from the command line) and are converted."""
+        hints = typing.get_type_hints(cls)
+        unknown = set(overrides) - cls.field_names()
+        if unknown:
+            raise HyperparameterError(
+                f"model '{model_name}' has no hyperparameter {', '.join(sorted(unknown))}; "
+                f"choices: {', '.join(sorted(cls.field_names()))}"
+            )
+        return cls(**{k: _convert(v, hints[k], f"{model_name}.{k}") for k, v in overrides.items()})
+
+
+def _convert(value, kind, label: str):
+    if not isinstance(value, str) or kind is str:
+        return value
+    try:
+        if kind is bool:
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(value)
+            return value.lower() in ("true", "1", "yes")  # never bool("false") == True
+        return kind(value)
+    except ValueError:
+        raise HyperparameterError(f"{label} = {value!r}: expected a {kind.__name__}") from None
+
+
+class AutoEncoder(nn.Module):
+    """Base class of every model. Subclasses set `Config` and implement encode, decode, sample, loss."""
+
+    Config: ClassVar[type[Hyperparameters]] = Hyperparameters
+    # Per-profile hyperparameter overrides that belong to this model (e.g. SWAE's K), by profile name.
+    profile_defaults: ClassVar[dict[str, dict]] = {}
+
+    def __init__(self, image_shape: tuple[int, int, int], config: Hyperparameters):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        self.config = config
+
+    def prepare(self, train_x: torch.Tensor, generator: torch.Generator) -> None:
+        """Hook: see the training images once before training (e.g. to initialise pseudo-inputs)."""
+
+    def after_step(self) -> None:
+        """Hook: called after each optimiser step, to keep parameters in their domain (e.g. [0, 1])."""
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Deterministic representation for the probes (the posterior mean for VAEs)."""
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1]."""
+        raise NotImplementedError
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n images drawn from the model's prior through the decoder."""
+        raise NotImplementedError
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """{"loss": what is minimised, plus each named term}, all scalars averaged over the batch."""
+        raise NotImplementedError
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def noise(self, shape, generator: torch.Generator | None) -> torch.Tensor:
+        """Standard normal noise on the model's device; drawn on the CPU when a generator is given
+        so that seeded draws are the same on every device."""
+        if generator is None:
+            return torch.randn(shape, device=self.device)
+        return torch.randn(shape, generator=generator).to(self.device)
+
+
+def per_image_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum over every dimension but the batch: per-image SSE, KL over latent dims, ..."""
+    return t.flatten(1).sum(1)

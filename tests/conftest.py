@@ -1,0 +1,19 @@
+"""Shared fixtures: small data and a quiet, fast environment for every test."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from benchmark.data import load_dataset
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path):
+    # No test may read a user's data root or write into the checkout's results/.
+    monkeypatch.setenv("AEBENCH_DATA", str(tmp_path / "data"))
+    torch.set_num_threads(min(2, torch.get_num_threads()))
