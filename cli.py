@@ -136,6 +136,45 @@ def list_command(data_root):
         click.echo(f"  {name:<14} {p.description} (default dataset: {p.dataset})")
 
 
+@cli.command()
+@click.argument("experiment", required=False)
+@click.option("--out", default="results", show_default=True, help="Folder holding the experiments.")
+@click.option("--data-root", default=None, help="Where the data is looked for, for reconstructions and latent maps.")
+@click.option("--no-figures", is_flag=True, help="Tables only (no figures).")
+def report(experiment, out, data_root, no_figures):
+    """Tables and figures of EXPERIMENT (a name under --out or a path; default: the latest)."""
+    from benchmark.report import resolve_experiment, write_report
+
+    outcome = write_report(resolve_experiment(experiment, out), data_root, figures=not no_figures)
+    click.echo(outcome.terminal)
+    for note in outcome.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"\nWrote {', '.join(str(p.relative_to(outcome.folder)) for p in outcome.files)} in {outcome.folder}")
+
+
+@cli.command()
+@click.argument("experiment", required=False)
+@click.option("--thresholds", required=True, help="TOML file of bounds per dataset, model and metric.")
+@click.option("--out", default="results", show_default=True, help="Folder holding the experiments.")
+def check(experiment, thresholds, out):
+    """Compare EXPERIMENT's mean metrics with the bounds in --thresholds; exit 1 on any regression."""
+    from benchmark.check import check as check_bounds, load_thresholds
+    from benchmark.report import load_results, resolve_experiment
+
+    bounds = load_thresholds(thresholds)  # a malformed file is reported before the experiment is read
+    folder = resolve_experiment(experiment, out)
+    outcomes = check_bounds(bounds, load_results(folder))
+    for outcome in outcomes:
+        click.echo(outcome.line())
+    failures = [o for o in outcomes if not o.passed]
+    click.echo(f"\n{folder}: {len(outcomes) - len(failures)} of {len(outcomes)} checks hold.")
+    if failures:
+        click.echo(f"{len(failures)} regressions:")
+        for outcome in failures:
+            click.echo(f"  {outcome.name}: {outcome.text}")
+        sys.exit(1)
+
+
 def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 

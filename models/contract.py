@@ -59,6 +59,9 @@ class Hyperparameters:
         return cls(**{k: _convert(v, hints[k], f"{model_name}.{k}") for k, v in overrides.items()})
 
 
+_KIND_WORDS = {int: "an integer", float: "a number", bool: "true or false"}
+
+
 def _convert(value, kind, label: str):
     if not isinstance(value, str) or kind is str:
         return value
@@ -69,7 +72,7 @@ def _convert(value, kind, label: str):
             return value.lower() in ("true", "1", "yes")  # never bool("false") == True
         return kind(value)
     except ValueError:
-        raise HyperparameterError(f"{label} = {value!r}: expected a {kind.__name__}") from None
+        raise HyperparameterError(f"{label} = {value!r}: expected {_KIND_WORDS.get(kind, kind.__name__)}") from None
 
 
 class AutoEncoder(nn.Module):

@@ -1,12 +1,20 @@
 """Model registry: the one place that maps a user-facing name to a model class. One line per model."""
 from __future__ import annotations
 
+from baselines.beta_vae import BetaVAE
 from baselines.vae import VAE
+from baselines.vampprior import VampPrior
+from baselines.wae import WAE
 from benchmark.errors import UserError, choices
 from models.contract import AutoEncoder
+from models.swae import SWAE
 
 MODELS: dict[str, type[AutoEncoder]] = {
+    "swae": SWAE,
     "vae": VAE,
+    "beta-vae": BetaVAE,
+    "wae": WAE,
+    "vampprior": VampPrior,
 }
 
 

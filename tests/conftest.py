@@ -16,4 +16,6 @@ def digits():
 def _isolated_env(monkeypatch, tmp_path):
     # No test may read a user's data root or write into the checkout's results/.
     monkeypatch.setenv("AEBENCH_DATA", str(tmp_path / "data"))
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    # The test models are tiny: one thread is fastest, and CLI subprocesses inherit it.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)

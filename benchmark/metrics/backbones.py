@@ -1,0 +1,311 @@
+"""Feature networks ("backbones") for FID: pytorch-fid's InceptionV3 pool3, or a small classifier.
+
+inception   pytorch-fid's InceptionV3, pool3 block (2048-d). Its weights are only ever read from
+            disk: a path the user gives, else $TORCH_HOME/hub/checkpoints/<INCEPTION_FILE> (torch's hub
+            cache). The network is never touched: missing weights are a UserError saying where to
+            put the file.
+classifier  a small conv net trained by the suite on the dataset's train split (seeded, fixed number
+            of steps), cached on disk under $AEBENCH_CACHE (default ~/.cache/aebench)/classifiers,
+            keyed by dataset, architecture version, binarisation and seed. Features are its
+            penultimate layer before the ReLU (continuous, so their covariance is full rank). Its
+            test accuracy is recorded so a reader can judge the features.
+auto        inception when its weights are here AND the images are at least INCEPTION_MIN_SIDE pixels
+            a side; else the classifier. 8x8 digits upsampled to 299x299 give Inception features of
+            interpolation artefacts at a high CPU cost, so auto never picks it for them (asking for
+            inception explicitly still works on any size).
+
+Every backbone has a `name` stored with each FID value (tables never mix backbones) and a
+`fingerprint` of its weights, part of the key of cached reference statistics.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmark.errors import UserError
+
+BACKBONES = ("auto", "inception", "classifier")
+INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # the file name pytorch-fid downloads to
+INCEPTION_SHA_PREFIX = INCEPTION_FILE.rsplit("-", 1)[1].split(".")[0]  # torch hub names files by sha256 prefix
+INCEPTION_MIN_SIDE = 28
+INCEPTION_BATCH = 50  # 299x299x3 inputs: larger batches only cost memory on a CPU
+
+CLASSIFIER_VERSION = 1  # bump when the architecture or its training changes: old caches are then ignored
+CLASSIFIER_FEATURES = 64
+CLASSIFIER_SEED = 0
+CLASSIFIER_BATCH = 128
+CLASSIFIER_IMAGES_SEEN = 200_000  # training length in images, so small and large datasets both converge
+CLASSIFIER_MIN_STEPS = 1000
+
+
+def cache_root() -> Path:
+    """Where the suite caches what does not change between runs: $AEBENCH_CACHE or ~/.cache/aebench."""
+    return Path(os.environ.get("AEBENCH_CACHE") or Path.home() / ".cache" / "aebench").expanduser()
+
+
+def save_atomic(path: Path, obj) -> None:
+    """torch.save to a temporary file and rename, so a killed process never leaves a torn cache file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def state_fingerprint(module: nn.Module) -> str:
+    """Short sha256 of a module's weights: changes whenever the features could change."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(module.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Backbone:
+    """features(images in [0, 1], shape (N, C, H, W)) -> float64 array (N, D), in batches, no autograd."""
+
+    name: str
+    fingerprint: str
+    accuracy: float | None = None  # test accuracy, for classifiers
+    net: nn.Module
+    batch_size: int
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def features(self, x: torch.Tensor) -> np.ndarray:
+        device = x.device
+        self.net.to(device).eval()
+        with torch.inference_mode():
+            parts = [self.forward(self.prepare(x[i:i + self.batch_size].float())).cpu()
+                     for i in range(0, len(x), self.batch_size)]
+        return torch.cat(parts).double().numpy()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------- inception
+
+
+def inception_weights_path(user_path: str | os.PathLike | None = None) -> Path:
+    """The user's file if given, else the torch hub cache ($TORCH_HOME/hub/checkpoints/...)."""
+    if user_path:
+        return Path(user_path).expanduser()
+    return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+
+
+def inception_available(user_path=None) -> bool:
+    return inception_weights_path(user_path).is_file()
+
+
+def require_inception_weights(user_path=None) -> Path:
+    path = inception_weights_path(user_path)
+    if not path.is_file():
+        where = f"the file {path}" if user_path else f"{path} (torch's hub cache; set TORCH_HOME to move it)"
+        raise UserError(f"--fid-backbone inception needs pytorch-fid's Inception weights, not found at {where}; "
+                        f"download {INCEPTION_FILE} from pytorch-fid's releases (github.com/mseitzer/pytorch-fid) "
+                        f"and put it there, pass --inception-weights PATH, or use --fid-backbone classifier")
+    return path
+
+
+@contextmanager
+def _weights_read_from(path: Path):
+    """pytorch-fid fetches its weights with load_state_dict_from_url; make that read our file instead,
+    so that building the network can never reach the network."""
+    import pytorch_fid.inception as fid_inception
+
+    original = fid_inception.load_state_dict_from_url
+    fid_inception.load_state_dict_from_url = lambda url, *a, **k: torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        yield
+    finally:
+        fid_inception.load_state_dict_from_url = original
+
+
+class InceptionBackbone(Backbone):
+    batch_size = INCEPTION_BATCH
+
+    def __init__(self, weights: Path):
+        from pytorch_fid.inception import InceptionV3
+
+        try:
+            with _weights_read_from(weights):
+                # resize_input: bilinear to 299x299; normalize_input: [0, 1] -> [-1, 1] as the network expects
+                self.net = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=True, normalize_input=True)
+        except (RuntimeError, OSError, ValueError, EOFError) as e:
+            raise UserError(f"Inception weights {weights} do not load ({type(e).__name__}: {str(e)[:200]}); "
+                            f"expected pytorch-fid's {INCEPTION_FILE}") from None
+        sha = file_sha256(weights)
+        self.fingerprint = sha[:16]
+        # the official file keeps the plain name; any other weights are named by their hash, never mixed with it
+        self.name = "inception-pool3" if sha.startswith(INCEPTION_SHA_PREFIX) else f"inception-pool3-sha{sha[:8]}"
+
+    def prepare(self, x):
+        x = x.clamp(0, 1)
+        return x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x  # grey -> the 3 channels Inception reads
+
+    def forward(self, x):
+        return self.net(x)[0].flatten(1)  # pool3: (N, 2048, 1, 1) -> (N, 2048)
+
+
+# ---------------------------------------------------------------- classifier
+
+
+class ClassifierNet(nn.Module):
+    """conv 32 /2 -> conv 64 /2 -> pool 4x4 -> linear FEATURES (the FID features) -> ReLU -> classes.
+
+    Strided from the first layer: cheap enough to train in seconds on a CPU, and >97% on digits and MNIST."""
+
+    def __init__(self, channels: int, num_classes: int, features: int = CLASSIFIER_FEATURES):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+            nn.Linear(64 * 16, features))
+        self.head = nn.Sequential(nn.ReLU(), nn.Linear(features, num_classes))
+
+    def features(self, x):
+        return self.body(x)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+@dataclass
+class TrainedClassifier:
+    net: ClassifierNet
+    test_accuracy: float
+    steps: int
+
+
+def classifier_name(dataset: str, binarized: bool) -> str:
+    return f"classifier-{dataset}{'-bin' if binarized else ''}-v{CLASSIFIER_VERSION}"
+
+
+def classifier_cache_path(dataset: str, binarized: bool, seed: int = CLASSIFIER_SEED) -> Path:
+    return cache_root() / "classifiers" / f"{classifier_name(dataset, binarized)}-s{seed}.pt"
+
+
+def classifier_accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
+    net.eval()
+    with torch.inference_mode():
+        predictions = torch.cat([net(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+    return (predictions == y).float().mean().item()
+
+
+def train_classifier(data, seed: int = CLASSIFIER_SEED) -> TrainedClassifier:
+    """Adam on the train split (dynamically binarised when the data is) for a fixed number of steps;
+    the global RNG is left as it was, so evaluating never changes what a run draws afterwards."""
+    device = data.train_x.device
+    n = len(data.train_x)
+    steps = max(CLASSIFIER_MIN_STEPS, CLASSIFIER_IMAGES_SEEN // CLASSIFIER_BATCH)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = ClassifierNet(data.image_shape[0], data.num_classes).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    order_rng = torch.Generator().manual_seed(seed)
+    binarize_rng = torch.Generator(device=device).manual_seed(seed)
+    net.train()
+    order, position = torch.randperm(n, generator=order_rng), 0
+    for _ in range(steps):
+        if position + CLASSIFIER_BATCH > n:
+            order, position = torch.randperm(n, generator=order_rng), 0
+        index = order[position:position + CLASSIFIER_BATCH].to(device)
+        position += CLASSIFIER_BATCH
+        x = data.train_batch(index, binarize_rng)
+        loss = nn.functional.cross_entropy(net(x), data.train_y[index])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    return TrainedClassifier(net, classifier_accuracy(net, data.test_x, data.test_y), steps)
+
+
+class ClassifierBackbone(Backbone):
+    batch_size = 1000
+
+    def __init__(self, name: str, net: ClassifierNet, accuracy: float):
+        self.name, self.net, self.accuracy = name, net, accuracy
+        self.fingerprint = state_fingerprint(net)
+
+    def forward(self, x):
+        return self.net.features(x)
+
+
+def load_or_train_classifier(data, seed: int = CLASSIFIER_SEED, log=print) -> ClassifierBackbone:
+    """The dataset's classifier from the disk cache, trained (and cached) on the first call."""
+    name = classifier_name(data.name, data.binarized)
+    path = classifier_cache_path(data.name, data.binarized, seed)
+    expected = {"version": CLASSIFIER_VERSION, "image_shape": list(data.image_shape), "num_classes": data.num_classes}
+    cached = _read_cached_classifier(path)
+    if cached is not None and all(cached.get(k) == v for k, v in expected.items()):
+        net = ClassifierNet(data.image_shape[0], data.num_classes)
+        net.load_state_dict(cached["state_dict"])
+        return ClassifierBackbone(name, net.to(data.train_x.device), cached["test_accuracy"])
+    log(f"    training the FID classifier {name} (cached in {path.parent} for later runs)")
+    trained = train_classifier(data, seed)
+    state = {k: v.cpu() for k, v in trained.net.state_dict().items()}
+    save_atomic(path, expected | {"state_dict": state, "test_accuracy": trained.test_accuracy,
+                                  "steps": trained.steps, "seed": seed, "name": name})
+    return ClassifierBackbone(name, trained.net, trained.test_accuracy)
+
+
+def _read_cached_classifier(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
+    except Exception:  # a corrupt or foreign cache file is retrained over, never trusted
+        return None
+
+
+# ---------------------------------------------------------------- choice
+
+
+def choose_backbone(choice: str, image_shape, inception_weights=None) -> str:
+    """'auto' -> 'inception' or 'classifier' (see the module docstring); explicit choices pass through."""
+    if choice not in BACKBONES:
+        raise UserError(f"unknown FID backbone '{choice}'; choices: {', '.join(BACKBONES)}")
+    if choice != "auto":
+        return choice
+    big_enough = min(image_shape[1:]) >= INCEPTION_MIN_SIDE
+    return "inception" if big_enough and inception_available(inception_weights) else "classifier"
+
+
+_LOADED: dict = {}  # backbones already built in this process: a grid of runs builds each one once
+
+
+def get_backbone(choice: str, data, inception_weights=None, log=print) -> Backbone:
+    kind = choose_backbone(choice, data.image_shape, inception_weights)
+    if kind == "inception":
+        key = ("inception", str(require_inception_weights(inception_weights)))
+    else:
+        key = ("classifier", data.name, data.binarized, data.image_shape, str(cache_root()))
+    if key not in _LOADED:
+        if kind == "inception":
+            _LOADED[key] = InceptionBackbone(Path(key[1]))
+        else:
+            _LOADED[key] = load_or_train_classifier(data, log=log)
+    return _LOADED[key]
+
+
+def forget_loaded_backbones() -> None:
+    """Drop the in-process copies (tests and the cost benchmark use it to measure the disk cache)."""
+    _LOADED.clear()

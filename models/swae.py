@@ -1,0 +1,149 @@
+"""SWAE, Symmetric Wasserstein Autoencoders (Sun & Guo, UAI 2021), as ../shared/SWAE.md describes it.
+
+A deterministic encoder E and decoder G, and a learnable prior: K pseudo-inputs u_k in data space,
+mapped by a prior network P_psi (the encoder's trunk shape, its own weights) to a diagonal Gaussian,
+p_psi(z) = (1/K) sum_k N(z; mu_psi(u_k), sigma^2_psi(u_k)).
+Each batch image x_i is paired with its nearest pseudo-input u_k(i) (no gradient through the argmin)
+and z_d,i ~ N(mu_psi(u_k(i)), sigma^2_psi(u_k(i))) is drawn with the reparameterisation trick. Terms,
+each a per-image sum over pixels or latent dims averaged over the batch:
+    x   = ||G(z_d) - x||^2      z = ||E(x) - z_d||^2      rec = ||G(E(x)) - x||^2
+Objectives: xzrec = beta*x + (1-beta)*rec + lam*z (default), xz = beta*x + lam*z, zrec = beta*rec + lam*z.
+Every term is reported whatever the objective, so histories of the ablations are comparable.
+
+Pseudo-inputs live in [0, 1]: they are a plain parameter, projected back onto [0, 1] after every
+optimiser step (after_step). A projection, rather than a clamp inside the forward pass as the
+authors' code does, keeps a pixel that touched 0 or 1 trainable instead of freezing its gradient.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.contract import AutoEncoder, HyperparameterError, Hyperparameters, per_image_sum
+from models.networks import build_decoder, build_encoder, resolve_arch
+
+PAIRINGS = ("euclidean", "cosine")
+# term name -> weight, as a function of the config; a term absent from the dict is dropped.
+OBJECTIVES = {
+    "xzrec": lambda c: {"x": c.beta, "rec": 1.0 - c.beta, "z": c.lam},
+    "xz": lambda c: {"x": c.beta, "z": c.lam},
+    "zrec": lambda c: {"rec": c.beta, "z": c.lam},
+}
+UNTRAINED_PSEUDO_INPUT_MEAN = 0.05  # the authors' initialisation when not drawn from training images
+UNTRAINED_PSEUDO_INPUT_STD = 0.01
+GATED_GREY_OUTPUT_MARGIN = 1.0 / 512  # the paper's gated decoder clamps grey outputs to [1/512, 1 - 1/512]
+COSINE_EPS = 1e-8
+
+
+@dataclass
+class SWAEConfig(Hyperparameters):
+    K: int = 100  # number of pseudo-inputs (mixture components of the prior); must be <= training images
+    beta: float = 0.5  # weight of the data-space term x (rec gets 1 - beta in xzrec)
+    lam: float = 1.0  # the paper's lambda: weight of the latent-space term z
+    objective: str = "xzrec"  # xzrec | xz | zrec
+    pairing: str = "euclidean"  # euclidean | cosine: how a batch image picks its pseudo-input
+    init_noise: float = 0.01  # std of the Gaussian noise added to the training images the pseudo-inputs start from
+    logvar_min: float = -6.0  # the prior network's log-variance is clamped to [logvar_min, logvar_max]
+    logvar_max: float = 2.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.require(isinstance(self.K, int) and self.K >= 1, "K", "must be an integer >= 1")
+        self.require(0.0 <= self.beta <= 1.0, "beta", "must be in [0, 1]")
+        self.require(math.isfinite(self.lam) and self.lam >= 0.0, "lam", "must be a finite number >= 0")
+        self.require(self.objective in OBJECTIVES, "objective", f"must be one of {', '.join(OBJECTIVES)}")
+        self.require(self.pairing in PAIRINGS, "pairing", f"must be one of {', '.join(PAIRINGS)}")
+        self.require(math.isfinite(self.init_noise) and self.init_noise >= 0.0, "init_noise", "must be >= 0")
+        self.require(math.isfinite(self.logvar_min), "logvar_min", "must be finite")
+        self.require(math.isfinite(self.logvar_max) and self.logvar_max > self.logvar_min, "logvar_max",
+                     f"must be finite and > logvar_min ({self.logvar_min})")
+
+
+def nearest_pseudo_inputs(x: torch.Tensor, pseudo_inputs: torch.Tensor, metric: str = "euclidean") -> torch.Tensor:
+    """Index of each image's nearest pseudo-input: smallest L2 distance, or largest cosine similarity."""
+    with torch.no_grad():  # the pairing is a choice, not differentiated
+        images, centres = x.flatten(1), pseudo_inputs.flatten(1)
+        if metric == "cosine":
+            similarity = F.normalize(images, dim=1, eps=COSINE_EPS) @ F.normalize(centres, dim=1, eps=COSINE_EPS).T
+            return similarity.argmax(dim=1)
+        return torch.cdist(images, centres).argmin(dim=1)
+
+
+class SWAE(AutoEncoder):
+    Config = SWAEConfig
+    # K per profile: smoke on digits (1257 training images), quick on mnist-5k (3500), paper (50k MNIST).
+    profile_defaults = {"smoke": {"K": 100}, "quick": {"K": 500}, "paper": {"K": 4000}}
+
+    def __init__(self, image_shape, config: SWAEConfig):
+        super().__init__(image_shape, config)
+        self.encoder = build_encoder(config.arch, image_shape, config.latent_dim)
+        self.decoder = build_decoder(config.arch, config.latent_dim, image_shape)
+        self.prior_net = build_encoder(config.arch, image_shape, 2 * config.latent_dim)  # own weights
+        start = UNTRAINED_PSEUDO_INPUT_MEAN + UNTRAINED_PSEUDO_INPUT_STD * torch.randn(config.K, *self.image_shape)
+        self.pseudo_inputs = nn.Parameter(start.clamp(0.0, 1.0))  # replaced by training images in prepare()
+        clamp_output = resolve_arch(config.arch, image_shape) == "gated" and self.image_shape[0] == 1
+        self.output_margin = GATED_GREY_OUTPUT_MARGIN if clamp_output else 0.0
+
+    # --- training hooks
+
+    def prepare(self, train_x: torch.Tensor, generator: torch.Generator) -> None:
+        """Start the pseudo-inputs at K distinct random training images plus N(0, init_noise^2) noise."""
+        n_train, k = len(train_x), self.config.K
+        if k > n_train:
+            raise HyperparameterError(
+                f"SWAEConfig.K = {k}: must be <= the number of training images ({n_train}), since the "
+                f"pseudo-inputs start from K distinct training images; use --set swae.K=N with N <= {n_train}")
+        chosen = torch.randperm(n_train, generator=generator)[:k]
+        noise = self.config.init_noise * torch.randn((k, *self.image_shape), generator=generator)
+        start = train_x[chosen.to(train_x.device)].to(self.device) + noise.to(self.device)
+        with torch.no_grad():
+            self.pseudo_inputs.copy_(start.clamp(0.0, 1.0))
+
+    def after_step(self) -> None:
+        with torch.no_grad():
+            self.pseudo_inputs.clamp_(0.0, 1.0)
+
+    # --- the prior
+
+    def prior_params(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and clamped log-variance of the prior component that pseudo-input(s) u define."""
+        mu, logvar = self.prior_net(u).chunk(2, dim=1)
+        return mu, logvar.clamp(self.config.logvar_min, self.config.logvar_max)
+
+    def draw_prior(self, components: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Reparameterised z from the given mixture components (indices into the pseudo-inputs)."""
+        mu, logvar = self.prior_params(self.pseudo_inputs[components])
+        return mu + (0.5 * logvar).exp() * self.noise(mu.shape, generator)
+
+    # --- the contract
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def decode(self, z):
+        x_hat = torch.sigmoid(self.decoder(z))
+        if self.output_margin:
+            x_hat = x_hat.clamp(self.output_margin, 1.0 - self.output_margin)
+        return x_hat
+
+    def sample(self, n, generator=None):
+        components = torch.randint(self.config.K, (n,), generator=generator).to(self.device)  # uniform mixture
+        return self.decode(self.draw_prior(components, generator))
+
+    def loss(self, x):
+        z_d = self.draw_prior(nearest_pseudo_inputs(x, self.pseudo_inputs, self.config.pairing))
+        z_e = self.encode(x)
+        terms = {
+            "x": per_image_sum((self.decode(z_d) - x) ** 2).mean(),
+            "z": per_image_sum((z_e - z_d) ** 2).mean(),
+            "rec": per_image_sum((self.decode(z_e) - x) ** 2).mean(),
+        }
+        weights = OBJECTIVES[self.config.objective](self.config)
+        # A dropped term is still reported but detached, so that no gradient can flow from it.
+        terms = {name: value if name in weights else value.detach() for name, value in terms.items()}
+        total = sum(weight * terms[name] for name, weight in weights.items())
+        return {"loss": total, **terms}

@@ -1,0 +1,72 @@
+import os
+
+import pandas as pd
+import pytest
+
+from benchmark.errors import UserError
+from benchmark.results import METRIC_COLUMNS, RUN_COLUMNS, ResultsStore, write_atomic
+
+
+def run_row(run_id, status="ok"):
+    return {"run_id": run_id, "model": "vae", "dataset": "digits", "seed": 0, "status": status}
+
+
+def metric_rows(run_id, value):
+    return [{"run_id": run_id, "model": "vae", "dataset": "digits", "seed": 0, "metric": "knn5_acc",
+             "value": value, "split": "test", "n": 360, "backbone": ""}]
+
+
+def test_record_writes_every_file(tmp_path):
+    store = ResultsStore(tmp_path / "exp")
+    store.record(run_row("a"), metric_rows("a", 0.9), [{"epoch": 1, "train_loss": 2.0}], {"w": 1}, b"\x89PNG")
+    assert list(store.runs().columns) == RUN_COLUMNS and list(store.metrics().columns) == METRIC_COLUMNS
+    assert store.recorded() == {"a": "ok"}
+    assert store.metrics()["value"].tolist() == [0.9]
+    assert (tmp_path / "exp/history/a.csv").exists() and (tmp_path / "exp/checkpoints/a.pt").exists()
+    assert (tmp_path / "exp/samples/a.png").read_bytes() == b"\x89PNG"
+
+
+def test_recording_a_run_again_replaces_its_rows_and_keeps_others(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.record(run_row("a", "failed"), [], [], None, None)
+    store.record(run_row("b"), metric_rows("b", 0.5), [], None, None)
+    store.record(run_row("a"), metric_rows("a", 0.9), [], None, None)
+    assert store.recorded() == {"b": "ok", "a": "ok"}
+    metrics = store.metrics()
+    assert sorted(zip(metrics["run_id"], metrics["value"])) == [("a", 0.9), ("b", 0.5)]
+
+
+def test_metrics_left_by_a_killed_run_are_replaced_not_duplicated(tmp_path):
+    store = ResultsStore(tmp_path)
+    # a process killed between the metrics write and the runs write leaves orphan metric rows
+    write_atomic(store.metrics_path, pd.DataFrame(metric_rows("a", 0.1)).to_csv(index=False).encode())
+    assert store.recorded() == {}
+    store.record(run_row("a"), metric_rows("a", 0.9), [], None, None)
+    assert store.metrics()["value"].tolist() == [0.9]
+
+
+def test_failed_atomic_write_leaves_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "f.csv"
+    path.write_text("old")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        write_atomic(path, b"new")
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["f.csv"]
+
+
+def test_corrupt_csv_is_a_clear_error(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.runs_path.write_text("just,some\nother,columns\n")
+    with pytest.raises(UserError, match="lacks the columns"):
+        store.recorded()
+
+
+def test_unwritable_folder_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(UserError, match="not writable"):
+        ResultsStore(blocker / "exp")

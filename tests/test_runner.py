@@ -1,0 +1,80 @@
+import json
+
+import pytest
+
+from benchmark.errors import UserError
+from benchmark.profiles import get_profile, model_settings
+from benchmark.results import ResultsStore
+from benchmark.runner import plan, run_grid
+from models.registry import MODELS, get_model_class
+
+
+def test_plan_resolves_profile_settings_and_overrides():
+    specs = plan(get_profile("smoke"), ["vae"], ["digits"], [0, 1], epochs=3, overrides={"vae": {"latent_dim": "5"}})
+    assert [(s.model, s.dataset, s.seed) for s in specs] == [("vae", "digits", 0), ("vae", "digits", 1)]
+    assert specs[0].train.epochs == 3 and specs[0].hparams["latent_dim"] == 5 and specs[0].hparams["arch"] == "mlp"
+    assert specs[0].run_id != specs[1].run_id and specs[0].run_id.startswith("vae_digits_s0_")
+
+
+def test_config_hash_changes_with_anything_that_changes_the_numbers():
+    smoke = get_profile("smoke")
+    base = plan(smoke, ["vae"], ["digits"], [0])[0]
+    assert plan(smoke, ["vae"], ["digits"], [0])[0].config_hash == base.config_hash
+    assert plan(smoke, ["vae"], ["digits"], [0], epochs=2)[0].config_hash != base.config_hash
+    assert plan(smoke, ["vae"], ["digits"], [0], overrides={"vae": {"sigma": "0.2"}})[0].config_hash != base.config_hash
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"models": ["vea"]}, "unknown model 'vea'"),
+    ({"overrides": {"vae": {"latent_dim": "0"}}}, "latent_dim"),
+    ({"overrides": {"wae-x": {"latent_dim": "3"}}}, "not in this run"),
+])
+def test_plan_rejects_bad_input_before_running_anything(kwargs, message):
+    args = {"models": ["vae"], "datasets": ["digits"], "seeds": [0]} | kwargs
+    with pytest.raises(UserError, match=message):
+        plan(get_profile("smoke"), **args)
+
+
+def test_every_registered_model_builds_under_every_profile():
+    for name in MODELS:
+        for profile in ("smoke", "quick", "paper"):
+            cls = get_model_class(name)
+            cls.Config.from_overrides(model_settings(get_profile(profile), cls), name)
+
+
+def test_grid_records_runs_and_skips_them_next_time(tmp_path):
+    store = ResultsStore(tmp_path)
+    specs = plan(get_profile("smoke"), ["vae"], ["digits"], [0], epochs=2)
+    first = run_grid(specs, store, progress=False, log=lambda *_: None)
+    assert first.done == [specs[0].run_id] and not first.failed
+    runs = store.runs()
+    assert runs["status"].tolist() == ["ok"] and json.loads(runs["hparams"][0])["latent_dim"] == 8
+    assert set(store.metrics()["metric"]) >= {"recon_sse", "recon_mse", "knn5_acc", "linear_acc"}
+    assert store.metrics()["value"].between(0, 1).sum() >= 5  # accuracies and per-pixel error
+    second = run_grid(specs, store, progress=False, log=lambda *_: None)
+    assert second.skipped == [specs[0].run_id] and not second.done
+
+
+def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, monkeypatch):
+    import benchmark.runner as runner
+
+    real_fit = runner.fit
+
+    def fit_that_breaks_seed_1(model, data, config, seed, progress=True):
+        if seed == 1:
+            raise RuntimeError("boom")
+        return real_fit(model, data, config, seed, progress)
+
+    monkeypatch.setattr(runner, "fit", fit_that_breaks_seed_1)
+    store = ResultsStore(tmp_path)
+    specs = plan(get_profile("smoke"), ["vae"], ["digits"], [1, 0], epochs=1)
+    outcome = run_grid(specs, store, progress=False, log=lambda *_: None)
+    assert outcome.failed == [specs[0].run_id] and outcome.done == [specs[1].run_id]
+    runs = store.runs().set_index("run_id")
+    assert runs.loc[specs[0].run_id, "reason"] == "RuntimeError: boom"
+    assert set(store.metrics()["run_id"]) == {specs[1].run_id}
+    # failed cells are skipped on a plain rerun, retried on request
+    assert run_grid(specs, store, progress=False, log=lambda *_: None).skipped == [s.run_id for s in specs]
+    monkeypatch.setattr(runner, "fit", real_fit)
+    retried = run_grid(specs, store, retry_failed=True, progress=False, log=lambda *_: None)
+    assert retried.done == [specs[0].run_id] and store.recorded()[specs[0].run_id] == "ok"
