@@ -61,56 +61,100 @@ def cli():
     """aebench: train and compare generative autoencoders (SWAE, VAE, beta-VAE, WAE, VampPrior)."""
 
 
+def _parse_positive_int(value, option: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1 or str(value).strip() != str(number):
+        raise UserError(f"{option} {value!r}: expected an integer >= 1")
+    return number
+
+
+def _parse_number(value, option: str, minimum: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{option} {value!r}: expected a number >= {minimum:g}") from None
+    if number < minimum:
+        raise UserError(f"{option} {value!r}: expected a number >= {minimum:g}")
+    return number
+
+
 @cli.command()
+@click.option("--config", "config_file", default=None, help="A study file (TOML) listing the grid; options override it.")
 @click.option("--models", default=None, help="Comma-separated model names (default: every registered model).")
 @click.option("--dataset", "datasets", multiple=True, help="Dataset name; repeat or comma-separate for several "
               "(default: the profile's dataset).")
-@click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds.")
+@click.option("--seeds", default=None, help="Comma-separated seeds (default: 0).")
 @click.option("--epochs", default=None, help="Override the profile's number of epochs.")
-@click.option("--profile", default="quick", show_default=True, help="smoke, quick or paper.")
+@click.option("--profile", default=None, help="smoke, quick (default) or paper.")
 @click.option("--data-root", default=None, help="Folder with IDX files (default: $AEBENCH_DATA or ./data).")
-@click.option("--out", default="results", show_default=True, help="Folder holding the experiments.")
+@click.option("--out", default=None, help="Folder holding the experiments (default: results).")
 @click.option("--experiment", default=None, help="Experiment subfolder (default: the profile's name).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
+@click.option("--device", default=None, help="auto (default), cpu, cuda or mps.")
 @click.option("--set", "sets", multiple=True, metavar="MODEL.FIELD=VALUE", help="Override a model hyperparameter.")
+@click.option("--jobs", default=None, help="Grid cells run at once on this machine, each in its own process (default 1).")
+@click.option("--executor", default=None, help="local (default) or ray.")
+@click.option("--ray-address", default=None, help="Address of a running Ray cluster (default: start Ray locally).")
+@click.option("--ray-cpus-per-run", default=None, help="CPUs each Ray task reserves (default 1).")
+@click.option("--ray-gpus-per-run", default=None, help="GPUs each Ray task reserves; > 0 trains on cuda (default 0).")
+@click.option("--fid-backbone", default=None, help="FID feature network: auto (default), inception or classifier.")
+@click.option("--fid-samples", type=int, default=None, help="Generated images per FID (default: the profile's; 0: no FID).")
+@click.option("--fid-reference", type=int, default=None, help="Test images of the FID reference, at most (default: the profile's).")
+@click.option("--inception-weights", default=None, metavar="PATH", help="pytorch-fid's Inception weights file "
+              "(default: $TORCH_HOME/hub/checkpoints/pt_inception-2015-12-05-6726825d.pth).")
 @click.option("--retry-failed", is_flag=True, help="Run again the cells recorded as failed.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def run(models, datasets, seeds, epochs, profile, data_root, out, experiment, device, sets, retry_failed, quiet):
+def run(config_file, models, datasets, seeds, epochs, profile, data_root, out, experiment, device, sets, jobs,
+        executor, ray_address, ray_cpus_per_run, ray_gpus_per_run, fid_backbone, fid_samples, fid_reference,
+        inception_weights, retry_failed, quiet):
     """Train and evaluate every (model, dataset, seed) cell not already recorded."""
     from pathlib import Path
 
+    from benchmark.data import get_spec
+    from benchmark.executors import make_executor
     from benchmark.profiles import get_profile
     from benchmark.results import ResultsStore
-    from benchmark.runner import plan, run_grid
+    from benchmark.runner import plan, preflight, run_grid, save_resolved_config
+    from benchmark.study import load_study, resolve
     from models.registry import MODELS
 
-    prof = get_profile(profile)
-    model_names = _split_list(models, "--models") if models is not None else list(MODELS)
-    dataset_names = [d for item in datasets for d in _split_list(item, "--dataset")] or [prof.dataset]
-    if epochs is not None:
-        try:
-            epochs = int(epochs)
-            assert epochs >= 1
-        except (ValueError, AssertionError):
-            raise UserError(f"--epochs {epochs!r}: expected an integer >= 1") from None
-    from benchmark.data import get_spec
-
+    options = {"models": models, "datasets": ",".join(datasets) or None, "seeds": seeds, "epochs": epochs,
+               "profile": profile, "data_root": data_root, "out": out, "experiment": experiment, "device": device,
+               "jobs": jobs, "executor": executor, "ray_address": ray_address, "ray_cpus_per_run": ray_cpus_per_run,
+               "ray_gpus_per_run": ray_gpus_per_run}
+    config = resolve(load_study(config_file) if config_file else {}, options, _parse_overrides(sets))
+    prof = get_profile(config["profile"])
+    model_names = _split_list(config["models"], "--models") if "models" in config else list(MODELS)
+    dataset_names = _split_list(config["datasets"], "--dataset") if "datasets" in config else [prof.dataset]
     for name in dataset_names:
         get_spec(name)
-    specs = plan(prof, model_names, dataset_names, _parse_seeds(seeds), epochs, _parse_overrides(sets))
-    device = _resolve_device(device)
-    folder = Path(out) / (experiment or prof.name)
+    epochs = _parse_positive_int(config["epochs"], "--epochs") if config.get("epochs") is not None else None
+    evaluation = {"fid_backbone": fid_backbone, "fid_samples": fid_samples, "fid_reference": fid_reference,
+                  "inception_weights": inception_weights}
+    specs = plan(prof, model_names, dataset_names, _parse_seeds(config["seeds"]), epochs, config["hparams"],
+                 eval_overrides={k: v for k, v in evaluation.items() if v is not None})
+    pool = make_executor(config["executor"], _parse_positive_int(config["jobs"], "--jobs"), config.get("ray_address"),
+                         _parse_number(config["ray_cpus_per_run"], "--ray-cpus-per-run", 0.01),
+                         _parse_number(config["ray_gpus_per_run"], "--ray-gpus-per-run", 0))
+    device = _resolve_device(config["device"]) if config["executor"] == "local" or config["device"] != "auto" else "cpu"
+    preflight(specs, config.get("data_root"), device)
+    folder = Path(config["out"]) / (config.get("experiment") or prof.name)
     store = ResultsStore(folder)
-    outcome = run_grid(specs, store, device, data_root, retry_failed, progress=not quiet)
-    if outcome.skipped and not outcome.done and not outcome.failed:
+    save_resolved_config(folder, config, specs)
+    outcome = run_grid(specs, store, device, config.get("data_root"), retry_failed, progress=not quiet, executor=pool)
+    if outcome.skipped and not (outcome.done or outcome.failed or outcome.lost):
         click.echo(f"Nothing to do: all {len(outcome.skipped)} runs are already recorded in {folder}.")
     else:
-        click.echo(f"{len(outcome.done)} runs done, {len(outcome.failed)} failed, "
+        click.echo(f"{len(outcome.done)} runs done, {len(outcome.failed)} failed, {len(outcome.lost)} lost, "
                    f"{len(outcome.skipped)} already recorded; results in {folder}")
     failed_before = [r for r, s in store.recorded().items() if s == "failed" and r in outcome.skipped]
     if failed_before:
         click.echo(f"{len(failed_before)} runs failed earlier and were not retried (--retry-failed runs them).")
-    if outcome.failed:
+    if outcome.lost:
+        click.echo(f"{len(outcome.lost)} runs were lost with their worker; run the same command again to finish them.")
+    if outcome.failed or outcome.lost:
         sys.exit(1)
 
 

@@ -7,9 +7,8 @@ closed form, so it is estimated with the one reparameterised sample z ~ q(z|x) t
     kl ~= log q(z|x) - log p(z),   log p(z) = logsumexp_k log q(z|u_k) - log K.
 Everything else (networks, likelihood, reconstruction term, encode as the posterior mean) is the VAE's.
 
-Pseudo-inputs start at K distinct random training images plus N(0, init_noise^2) noise (prepare(),
-the data hook SWAE uses too) and are projected back onto [0, 1] after every optimiser step
-(after_step). Defaults and their sources: baselines/DEFAULTS.md.
+Pseudo-inputs start at K distinct random training images plus N(0, init_noise^2) noise and stay in
+[0, 1], exactly as SWAE's (models/pseudo_inputs.py). Defaults and their sources: baselines/DEFAULTS.md.
 """
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ import torch
 from torch import nn
 
 from baselines.vae import VAE, VAEConfig
-from models.contract import HyperparameterError
+from models.pseudo_inputs import PseudoInputs, check_pseudo_input_count, require_pseudo_input_settings
 
 LOG_2PI = math.log(2 * math.pi)
 PLACEHOLDER_PSEUDO_INPUT = 0.5  # value before prepare() replaces the pseudo-inputs with training images
@@ -31,10 +30,11 @@ class VampPriorConfig(VAEConfig):
     K: int = 500  # number of pseudo-inputs (the paper's value); must be <= training images
     init_noise: float = 0.01  # std of the noise added to the training images the pseudo-inputs start from
 
+    check_data = check_pseudo_input_count  # K <= training images, checked before any run starts
+
     def __post_init__(self):
         super().__post_init__()
-        self.require(isinstance(self.K, int) and self.K >= 1, "K", "must be an integer >= 1")
-        self.require(math.isfinite(self.init_noise) and self.init_noise >= 0, "init_noise", "must be a finite number >= 0")
+        require_pseudo_input_settings(self)
 
 
 def log_normal_diag(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -42,7 +42,7 @@ def log_normal_diag(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> 
     return -0.5 * (LOG_2PI + logvar + (z - mu) ** 2 * torch.exp(-logvar)).sum(-1)
 
 
-class VampPrior(VAE):
+class VampPrior(PseudoInputs, VAE):
     Config = VampPriorConfig
     # K per profile: smoke on digits (1257 training images), quick on mnist-5k (3500), paper: the paper's 500.
     profile_defaults = {"smoke": {"K": 100}, "quick": {"K": 500}, "paper": {"K": 500}}
@@ -50,25 +50,6 @@ class VampPrior(VAE):
     def __init__(self, image_shape, config: VampPriorConfig):
         super().__init__(image_shape, config)
         self.pseudo_inputs = nn.Parameter(torch.full((config.K, *self.image_shape), PLACEHOLDER_PSEUDO_INPUT))
-
-    # --- training hooks
-
-    def prepare(self, train_x: torch.Tensor, generator: torch.Generator) -> None:
-        """Start the pseudo-inputs at K distinct random training images plus N(0, init_noise^2) noise."""
-        n_train, k = len(train_x), self.config.K
-        if k > n_train:
-            raise HyperparameterError(
-                f"VampPriorConfig.K = {k}: must be <= the number of training images ({n_train}), since the "
-                f"pseudo-inputs start from K distinct training images; use --set vampprior.K=N with N <= {n_train}")
-        chosen = torch.randperm(n_train, generator=generator)[:k]
-        noise = self.config.init_noise * torch.randn((k, *self.image_shape), generator=generator)
-        start = train_x[chosen.to(train_x.device)].to(self.device) + noise.to(self.device)
-        with torch.no_grad():
-            self.pseudo_inputs.copy_(start.clamp(0.0, 1.0))
-
-    def after_step(self) -> None:
-        with torch.no_grad():
-            self.pseudo_inputs.clamp_(0.0, 1.0)
 
     # --- the prior
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.errors import UserError
-from benchmark.report import Results, load_results, summarize
+from benchmark.report import Results, summarize
 
 BOUND_KEYS = ("min", "max")
 EXAMPLE = "for example [digits.vae] knn5_acc = { min = 0.85 }"

@@ -64,10 +64,13 @@ def metric_bars(values: pd.DataFrame, directions: dict[str, str | None], path: P
     Points, not bars: accuracies near 0.9 differ by less than a bar starting at zero can show."""
     columns = list(values["column"].drop_duplicates())
     fig, axes = _grid(len(columns), 4, 4.2, 3.4)
-    several = values["dataset"].nunique() > 1
+    datasets = list(values["dataset"].drop_duplicates())
+    colours = dict(zip(datasets, sns.color_palette(n_colors=len(datasets))))  # one colour per dataset everywhere
+    several = len(datasets) > 1
     for ax, column in zip(axes, columns):
         part = values[values["column"] == column]
-        sns.pointplot(data=part, x="label", y="value", hue="dataset", errorbar="sd", capsize=0.15, ax=ax,
+        sns.pointplot(data=part, x="label", y="value", hue="dataset", palette=colours, hue_order=datasets,
+                      errorbar="sd", capsize=0.15, ax=ax,
                       linestyle="none", dodge=0.3 if several else False, legend=several and ax is axes[0])
         ax.set_title(column + ARROWS.get(directions.get(column), ""), fontsize=10)
         ax.set_xlabel("")
@@ -97,10 +100,13 @@ def read_histories(folder: Path, runs: pd.DataFrame) -> tuple[pd.DataFrame, list
 def training_curves(histories: pd.DataFrame, title: str, path: Path) -> None:
     """One panel per loss term: line = mean over seeds, band = std; solid train, dashed validation."""
     terms = list(histories["term"].drop_duplicates())
+    labels = list(histories["label"].drop_duplicates())
+    colours = dict(zip(labels, sns.color_palette(n_colors=len(labels))))  # one colour per model in every panel
     fig, axes = _grid(len(terms), 3, 4.5, 3.2)
     for ax, term in zip(axes, terms):
-        sns.lineplot(data=histories[histories["term"] == term], x="epoch", y="value", hue="label", style="phase",
-                     style_order=["train", "val"], errorbar="sd", ax=ax, legend=ax is axes[0])
+        sns.lineplot(data=histories[histories["term"] == term], x="epoch", y="value", hue="label", hue_order=labels,
+                     palette=colours, style="phase", style_order=["train", "val"], errorbar="sd", ax=ax,
+                     legend=ax is axes[0])
         ax.set_title(term, fontsize=10)
         ax.set_ylabel("")
     if axes and axes[0].get_legend() is not None:

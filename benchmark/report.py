@@ -127,8 +127,10 @@ def load_results(folder: str | Path) -> Results:
     # A metric row without an ok run row is a leftover of an interrupted or failed run: not a result.
     values = metrics.merge(ok[["run_id", "label"]], on="run_id", how="inner")
     if values.empty:
-        what = (f"{len(runs)} runs recorded, {len(failed)} failed"
-                + (f" (e.g. {failed['run_id'].iloc[0]}: {failed['reason'].iloc[0] if 'reason' in failed else ''})" if len(failed) else ""))
+        what = f"{len(runs)} runs recorded, {len(failed)} failed"
+        if len(failed):
+            reason = failed["reason"].iloc[0] if "reason" in failed else ""
+            what += f", e.g. {failed['run_id'].iloc[0]}" + (f": {reason}" if isinstance(reason, str) and reason else "")
         raise UserError(f"{folder} has no metric values of successful runs ({what}); {_existing(folder.parent)}")
     for qualifier in ("split", "backbone"):
         values[qualifier] = values[qualifier].astype(object).fillna("").astype(str)

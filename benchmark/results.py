@@ -12,7 +12,6 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from benchmark.errors import UserError
 
@@ -87,6 +86,8 @@ class ResultsStore:
         if history:
             write_atomic(self.folder / "history" / f"{run_id}.csv", csv_bytes(pd.DataFrame(history)))
         if checkpoint is not None:
+            import torch  # here, so that reading results (report, check) never needs torch
+
             buffer = io.BytesIO()
             torch.save(checkpoint, buffer)
             write_atomic(self.folder / "checkpoints" / f"{run_id}.pt", buffer.getvalue())

@@ -6,6 +6,7 @@ recorded as failed with its reason and the grid goes on.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -61,14 +62,18 @@ class GridOutcome:
     done: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)  # a worker died: nothing recorded, a rerun does them
 
 
 def plan(profile: Profile, models: list[str], datasets: list[str], seeds: list[int],
-         epochs: int | None = None, overrides: dict[str, dict] | None = None) -> list[RunSpec]:
+         epochs: int | None = None, overrides: dict[str, dict] | None = None,
+         eval_overrides: dict | None = None) -> list[RunSpec]:
     """Resolve the grid; raises UserError for any unknown name or bad value before anything runs.
 
     overrides: {model_name: {field: value}} from the user, applied over the profile's settings.
+    eval_overrides: {EvalConfig field: value} (--fid-backbone, --fid-samples, ...) over the profile's.
     """
+    evaluation = dataclasses.replace(profile.eval, **(eval_overrides or {}))  # validated by EvalConfig
     overrides = overrides or {}
     for name in overrides:
         if name not in models:
@@ -78,44 +83,57 @@ def plan(profile: Profile, models: list[str], datasets: list[str], seeds: list[i
     for model in models:
         cls = get_model_class(model)
         config = cls.Config.from_overrides(model_settings(profile, cls) | overrides.get(model, {}), model)
-        specs += [RunSpec(model, dataset, seed, profile.name, config.to_dict(), train, profile.eval, profile.binarize)
+        specs += [RunSpec(model, dataset, seed, profile.name, config.to_dict(), train, evaluation, profile.binarize)
                   for dataset in datasets for seed in seeds]
     return specs
 
 
-def execute(spec: RunSpec, data: DataSplits, device: str, progress: bool = True):
-    """Train and evaluate one cell; returns what the store records. Raises only on interruption."""
+@dataclass
+class CellResult:
+    """What one cell produces; the driver alone writes it to the store."""
+
+    run: dict
+    metrics: list[dict] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)
+    checkpoint: dict | None = None
+    samples: bytes | None = None
+
+
+def execute(spec: RunSpec, data: DataSplits, device: str, progress: bool = True) -> CellResult:
+    """Train and evaluate one cell. Failures become a failed run with its reason; only an
+    interruption propagates."""
     started = datetime.now(timezone.utc)
-    run = {"run_id": spec.run_id, "model": spec.model, "dataset": spec.dataset, "seed": spec.seed,
-           "profile": spec.profile, "config_hash": spec.config_hash, "hparams": json.dumps(spec.hparams, sort_keys=True),
-           "train_config": json.dumps(spec.train.to_dict()), "eval_config": json.dumps(spec.eval.to_dict()),
-           "binarize": spec.binarize, "device": device, "status": "ok", "reason": "", **versions()}
-    metrics, history, checkpoint, samples = [], [], None, None
+    cell = CellResult(run={
+        "run_id": spec.run_id, "model": spec.model, "dataset": spec.dataset, "seed": spec.seed,
+        "profile": spec.profile, "config_hash": spec.config_hash, "hparams": json.dumps(spec.hparams, sort_keys=True),
+        "train_config": json.dumps(spec.train.to_dict()), "eval_config": json.dumps(spec.eval.to_dict()),
+        "binarize": spec.binarize, "device": device, "status": "ok", "reason": "", **versions()})
     try:
         torch.manual_seed(spec.seed)
         model = build_model(spec.model, data.image_shape, spec.hparams).to(device)
         result = fit(model, data, spec.train, spec.seed, progress)
-        history = result.history
-        run |= {"status": result.status, "reason": result.reason, "epochs_run": result.epochs_run,
-                "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss, "train_seconds": result.seconds}
+        cell.history = result.history
+        cell.run |= {"status": result.status, "reason": result.reason, "epochs_run": result.epochs_run,
+                     "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
+                     "train_seconds": result.seconds}
         if result.status == "ok":
             eval_started = time.perf_counter()
             torch.manual_seed(spec.seed)
-            metrics = [{"run_id": spec.run_id, "model": spec.model, "dataset": spec.dataset, "seed": spec.seed, **row}
-                       for row in evaluate(model, data, spec.eval)]
-            run["eval_seconds"] = time.perf_counter() - eval_started
-            checkpoint = {"model": spec.model, "image_shape": data.image_shape, "hparams": spec.hparams,
-                          "state_dict": model.state_dict(), "run_id": spec.run_id}
-            samples = _sample_grid_png(model, spec.seed)
+            cell.metrics = [{"run_id": spec.run_id, "model": spec.model, "dataset": spec.dataset, "seed": spec.seed,
+                             **row} for row in evaluate(model, data, spec.eval)]
+            cell.run["eval_seconds"] = time.perf_counter() - eval_started
+            cell.checkpoint = {"model": spec.model, "image_shape": data.image_shape, "hparams": spec.hparams,
+                               "state_dict": model.state_dict(), "run_id": spec.run_id}
+            cell.samples = _sample_grid_png(model, spec.seed)
     except (KeyboardInterrupt, SystemExit):
         raise
     except UserError as e:
-        run |= {"status": "failed", "reason": str(e)}
+        cell.run |= {"status": "failed", "reason": str(e)}
     except Exception as e:  # a bug or a numerical breakdown in one cell must not stop the grid
-        run |= {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
+        cell.run |= {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
         traceback.print_exc()
-    run["finished_at"] = started.isoformat(timespec="seconds")
-    return run, metrics, history, checkpoint, samples
+    cell.run["finished_at"] = started.isoformat(timespec="seconds")
+    return cell
 
 
 def _sample_grid_png(model, seed: int) -> bytes:
@@ -126,30 +144,84 @@ def _sample_grid_png(model, seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def run_grid(specs: list[RunSpec], store: ResultsStore, device: str = "cpu", data_root=None,
-             retry_failed: bool = False, progress: bool = True, log=print) -> GridOutcome:
-    outcome, recorded = GridOutcome(), store.recorded()
-    todo = []
+def save_resolved_config(folder, config: dict, specs: list[RunSpec]) -> None:
+    """The latest command's resolved configuration and the runs it covers, beside the results."""
+    from pathlib import Path
+
+    from benchmark.results import write_atomic
+
+    document = {"config": config, "runs": [{"run_id": s.run_id, **s.identity()} for s in specs], **versions()}
+    write_atomic(Path(folder) / "config.json", json.dumps(document, indent=2, default=str).encode())
+
+
+_DATA_CACHE: dict[tuple, DataSplits] = {}
+
+
+def cached_dataset(name: str, binarize: bool, data_root, device: str) -> DataSplits:
+    """Each process loads a dataset once and reuses it for every cell it runs."""
+    key = (name, binarize, str(data_root), device)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE[key] = load_dataset(name, data_root, binarize=binarize).to(device)
+    return _DATA_CACHE[key]
+
+
+def run_cell(spec: RunSpec, data_root, device: str, progress: bool = False, threads: int | None = None) -> CellResult:
+    """Entry point of a worker (local process or Ray task): everything it needs travels in the call."""
+    if threads:
+        torch.set_num_threads(threads)
+    return execute(spec, cached_dataset(spec.dataset, spec.binarize, data_root, device), device, progress)
+
+
+def preflight(specs: list[RunSpec], data_root, device: str) -> None:
+    """Load every dataset of the grid and check each model's settings against it, so that missing
+    data or an impossible setting (more pseudo-inputs than images) fails before anything is written."""
+    for spec in specs:
+        data = cached_dataset(spec.dataset, spec.binarize, data_root, device)
+        get_model_class(spec.model).Config.from_overrides(spec.hparams, spec.model).check_data(len(data.train_x))
+
+
+def pending(specs: list[RunSpec], store: ResultsStore, retry_failed: bool, outcome: GridOutcome) -> list[RunSpec]:
+    """The cells not yet recorded (and the failed ones, when asked to retry)."""
+    recorded, todo = store.recorded(), []
     for spec in specs:
         status = recorded.get(spec.run_id)
         if status == "ok" or (status == "failed" and not retry_failed):
             outcome.skipped.append(spec.run_id)
         else:
             todo.append(spec)
-    datasets = {}
-    for spec in todo:  # load (and so validate) every dataset before the first run starts
-        key = (spec.dataset, spec.binarize)
-        if key not in datasets:
-            datasets[key] = load_dataset(spec.dataset, data_root, binarize=spec.binarize).to(device)
-    for i, spec in enumerate(todo, 1):
-        log(f"[{i}/{len(todo)}] {spec.run_id}: training {spec.model} on {spec.dataset}, seed {spec.seed}")
-        run, metrics, history, checkpoint, samples = execute(spec, datasets[(spec.dataset, spec.binarize)], device, progress)
-        store.record(run, metrics, history, checkpoint, samples)
-        if run["status"] == "ok":
+    return todo
+
+
+def run_grid(specs: list[RunSpec], store: ResultsStore, device: str = "cpu", data_root=None,
+             retry_failed: bool = False, progress: bool = True, log=print, executor=None) -> GridOutcome:
+    """Run every pending cell through `executor` (default: one after another in this process) and
+    record each result as it arrives. Only this driver writes the CSV files."""
+    from benchmark.executors import SerialExecutor
+    from benchmark.progress import GridProgress
+
+    outcome = GridOutcome()
+    todo = pending(specs, store, retry_failed, outcome)
+    executor = executor or SerialExecutor()
+    tracker = GridProgress(len(todo), executor.parallelism, log)
+    for spec, cell, lost_reason in executor.run(todo, data_root, device, progress and executor.parallelism == 1):
+        tracker.parallelism = executor.parallelism  # Ray knows its size only once connected
+        if cell is None:
+            outcome.lost.append(spec.run_id)
+            tracker.finished(spec.run_id, "lost", lost_reason)
+            continue
+        store.record(cell.run, cell.metrics, cell.history, cell.checkpoint, cell.samples)
+        if cell.run["status"] == "ok":
             outcome.done.append(spec.run_id)
-            summary = ", ".join(f"{m['metric']}={m['value']:.4g}" for m in metrics if m["metric"] in ("recon_sse", "knn5_acc", "linear_acc"))
-            log(f"    done in {run['train_seconds']:.1f}s + {run['eval_seconds']:.1f}s eval: {summary}")
         else:
             outcome.failed.append(spec.run_id)
-            log(f"    FAILED: {run['reason']}")
+        tracker.finished(spec.run_id, cell.run["status"], _summary(cell),
+                         cell.run.get("train_seconds", 0) + cell.run.get("eval_seconds", 0))
     return outcome
+
+
+def _summary(cell: CellResult) -> str:
+    if cell.run["status"] != "ok":
+        return cell.run["reason"]
+    shown = ", ".join(f"{m['metric']}={m['value']:.4g}" for m in cell.metrics
+                      if m["metric"] in ("recon_sse", "knn5_acc", "linear_acc", "fid"))
+    return f"{cell.run['train_seconds']:.1f}s train + {cell.run['eval_seconds']:.1f}s eval: {shown}"

@@ -39,6 +39,9 @@ class Hyperparameters:
         if not ok:
             raise HyperparameterError(f"{type(self).__qualname__}.{field} = {getattr(self, field)!r}: {rule}")
 
+    def check_data(self, n_train: int) -> None:
+        """Hook: reject settings the training set cannot support (e.g. more pseudo-inputs than images)."""
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

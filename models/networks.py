@@ -45,6 +45,20 @@ class Reshape(nn.Module):
         return x.view(x.shape[0], *self.shape)
 
 
+class ClampLogits(nn.Module):
+    """Bounds the output probabilities to [margin, 1 - margin] by bounding the logits."""
+
+    def __init__(self, margin: float):
+        super().__init__()
+        self.bound = math.log((1 - margin) / margin)
+
+    def forward(self, logits):
+        return logits.clamp(-self.bound, self.bound)
+
+
+GATED_GREY_MARGIN = 1.0 / 512  # the papers clamp grey outputs of the gated decoder to [1/512, 1 - 1/512]
+
+
 def _pixels(shape) -> int:
     return math.prod(shape)
 
@@ -98,9 +112,12 @@ def gated_encoder(shape, out_dim):
 
 def gated_decoder(latent_dim, shape):
     c, h, w = shape
-    return nn.Sequential(GatedDense(latent_dim, 300), GatedDense(300, _pixels(shape)), Reshape(c, h, w),
-                         GatedConv2d(c, 64, 3, 1, 1), GatedConv2d(64, 64, 3, 1, 1), GatedConv2d(64, 64, 3, 1, 1),
-                         GatedConv2d(64, 64, 3, 1, 1), nn.Conv2d(64, c, 1))
+    layers = [GatedDense(latent_dim, 300), GatedDense(300, _pixels(shape)), Reshape(c, h, w),
+              GatedConv2d(c, 64, 3, 1, 1), GatedConv2d(64, 64, 3, 1, 1), GatedConv2d(64, 64, 3, 1, 1),
+              GatedConv2d(64, 64, 3, 1, 1), nn.Conv2d(64, c, 1)]
+    if c == 1:
+        layers.append(ClampLogits(GATED_GREY_MARGIN))
+    return nn.Sequential(*layers)
 
 
 ARCHITECTURES = {

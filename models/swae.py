@@ -10,9 +10,7 @@ each a per-image sum over pixels or latent dims averaged over the batch:
 Objectives: xzrec = beta*x + (1-beta)*rec + lam*z (default), xz = beta*x + lam*z, zrec = beta*rec + lam*z.
 Every term is reported whatever the objective, so histories of the ablations are comparable.
 
-Pseudo-inputs live in [0, 1]: they are a plain parameter, projected back onto [0, 1] after every
-optimiser step (after_step). A projection, rather than a clamp inside the forward pass as the
-authors' code does, keeps a pixel that touched 0 or 1 trainable instead of freezing its gradient.
+Pseudo-inputs start at training images and live in [0, 1] (models/pseudo_inputs.py).
 """
 from __future__ import annotations
 
@@ -23,8 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.contract import AutoEncoder, HyperparameterError, Hyperparameters, per_image_sum
-from models.networks import build_decoder, build_encoder, resolve_arch
+from models.contract import AutoEncoder, Hyperparameters, per_image_sum
+from models.networks import build_decoder, build_encoder
+from models.pseudo_inputs import PseudoInputs, check_pseudo_input_count, require_pseudo_input_settings
 
 PAIRINGS = ("euclidean", "cosine")
 # term name -> weight, as a function of the config; a term absent from the dict is dropped.
@@ -35,7 +34,6 @@ OBJECTIVES = {
 }
 UNTRAINED_PSEUDO_INPUT_MEAN = 0.05  # the authors' initialisation when not drawn from training images
 UNTRAINED_PSEUDO_INPUT_STD = 0.01
-GATED_GREY_OUTPUT_MARGIN = 1.0 / 512  # the paper's gated decoder clamps grey outputs to [1/512, 1 - 1/512]
 COSINE_EPS = 1e-8
 
 
@@ -50,14 +48,15 @@ class SWAEConfig(Hyperparameters):
     logvar_min: float = -6.0  # the prior network's log-variance is clamped to [logvar_min, logvar_max]
     logvar_max: float = 2.0
 
+    check_data = check_pseudo_input_count  # K <= training images, checked before any run starts
+
     def __post_init__(self):
         super().__post_init__()
-        self.require(isinstance(self.K, int) and self.K >= 1, "K", "must be an integer >= 1")
+        require_pseudo_input_settings(self)
         self.require(0.0 <= self.beta <= 1.0, "beta", "must be in [0, 1]")
         self.require(math.isfinite(self.lam) and self.lam >= 0.0, "lam", "must be a finite number >= 0")
         self.require(self.objective in OBJECTIVES, "objective", f"must be one of {', '.join(OBJECTIVES)}")
         self.require(self.pairing in PAIRINGS, "pairing", f"must be one of {', '.join(PAIRINGS)}")
-        self.require(math.isfinite(self.init_noise) and self.init_noise >= 0.0, "init_noise", "must be >= 0")
         self.require(math.isfinite(self.logvar_min), "logvar_min", "must be finite")
         self.require(math.isfinite(self.logvar_max) and self.logvar_max > self.logvar_min, "logvar_max",
                      f"must be finite and > logvar_min ({self.logvar_min})")
@@ -73,7 +72,7 @@ def nearest_pseudo_inputs(x: torch.Tensor, pseudo_inputs: torch.Tensor, metric: 
         return torch.cdist(images, centres).argmin(dim=1)
 
 
-class SWAE(AutoEncoder):
+class SWAE(PseudoInputs, AutoEncoder):
     Config = SWAEConfig
     # K per profile: smoke on digits (1257 training images), quick on mnist-5k (3500), paper (50k MNIST).
     profile_defaults = {"smoke": {"K": 100}, "quick": {"K": 500}, "paper": {"K": 4000}}
@@ -85,27 +84,6 @@ class SWAE(AutoEncoder):
         self.prior_net = build_encoder(config.arch, image_shape, 2 * config.latent_dim)  # own weights
         start = UNTRAINED_PSEUDO_INPUT_MEAN + UNTRAINED_PSEUDO_INPUT_STD * torch.randn(config.K, *self.image_shape)
         self.pseudo_inputs = nn.Parameter(start.clamp(0.0, 1.0))  # replaced by training images in prepare()
-        clamp_output = resolve_arch(config.arch, image_shape) == "gated" and self.image_shape[0] == 1
-        self.output_margin = GATED_GREY_OUTPUT_MARGIN if clamp_output else 0.0
-
-    # --- training hooks
-
-    def prepare(self, train_x: torch.Tensor, generator: torch.Generator) -> None:
-        """Start the pseudo-inputs at K distinct random training images plus N(0, init_noise^2) noise."""
-        n_train, k = len(train_x), self.config.K
-        if k > n_train:
-            raise HyperparameterError(
-                f"SWAEConfig.K = {k}: must be <= the number of training images ({n_train}), since the "
-                f"pseudo-inputs start from K distinct training images; use --set swae.K=N with N <= {n_train}")
-        chosen = torch.randperm(n_train, generator=generator)[:k]
-        noise = self.config.init_noise * torch.randn((k, *self.image_shape), generator=generator)
-        start = train_x[chosen.to(train_x.device)].to(self.device) + noise.to(self.device)
-        with torch.no_grad():
-            self.pseudo_inputs.copy_(start.clamp(0.0, 1.0))
-
-    def after_step(self) -> None:
-        with torch.no_grad():
-            self.pseudo_inputs.clamp_(0.0, 1.0)
 
     # --- the prior
 
@@ -125,10 +103,7 @@ class SWAE(AutoEncoder):
         return self.encoder(x)
 
     def decode(self, z):
-        x_hat = torch.sigmoid(self.decoder(z))
-        if self.output_margin:
-            x_hat = x_hat.clamp(self.output_margin, 1.0 - self.output_margin)
-        return x_hat
+        return torch.sigmoid(self.decoder(z))  # the gated decoder bounds grey outputs as the paper does
 
     def sample(self, n, generator=None):
         components = torch.randint(self.config.K, (n,), generator=generator).to(self.device)  # uniform mixture

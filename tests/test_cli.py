@@ -1,5 +1,4 @@
 """End-to-end tests of the command line: errors, reruns, interruption."""
-import os
 import signal
 import subprocess
 import sys
@@ -31,6 +30,8 @@ def run_cli(capsys, *argv):
     (["run", "--models", "vae", "--profile", "smoke", "--device", "tpu"], "unknown device 'tpu'"),
     (["run", "--models", "vae", "--profile", "smoke", "--frobnicate"], "No such option"),
     (["frobnicate"], "No such command"),
+    (["run", "--models", "vae,swae", "--profile", "smoke", "--set", "swae.K=5000"],
+     "SWAEConfig.K = 5000: must be <= the number of training images (1257)"),
 ])
 def test_user_mistakes_are_one_line_and_exit_2(capsys, tmp_path, argv, message):
     code, out, err = run_cli(capsys, *argv, *(["--out", str(tmp_path)] if argv[0] == "run" and "--frobnicate" not in argv else []))

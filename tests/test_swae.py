@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 from benchmark.data import DataSplits
+from benchmark.evaluation import evaluate
 from benchmark.optim import AdamNormGrad
 from benchmark.profiles import get_profile, model_settings
-from benchmark.runner import execute, plan
+from benchmark.runner import plan
 from benchmark.training import TrainConfig, fit
 from models.contract import HyperparameterError
 from models.networks import GatedConv2d, Reshape, build_decoder, build_encoder
@@ -310,8 +311,10 @@ def test_adam_normgrad_is_adam_on_per_parameter_unit_gradients():
 def test_smoke_run_on_digits_beats_chance_by_far(digits):
     spec, = plan(get_profile("smoke"), ["swae"], ["digits"], [0], epochs=10)
     assert spec.hparams["K"] == 100 and spec.hparams["arch"] == "mlp"
-    run, metrics, history, _, _ = execute(spec, digits, "cpu", progress=False)
-    assert run["status"] == "ok", run["reason"]
-    scores = {m["metric"]: m["value"] for m in metrics}
+    torch.manual_seed(0)
+    model = build_model("swae", digits.image_shape, spec.hparams)
+    result = fit(model, digits, spec.train, seed=0, progress=False)
+    assert result.status == "ok", result.reason
+    scores = {row["metric"]: row["value"] for row in evaluate(model, digits, spec.eval)}
     assert scores["knn5_acc"] > 0.7  # chance is 0.1
-    assert {"train_x", "train_z", "train_rec", "val_loss"} <= set(history[0])
+    assert {"train_x", "train_z", "train_rec", "val_loss"} <= set(result.history[0])

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +44,8 @@ CLASSIFIER_VERSION = 1  # bump when the architecture or its training changes: ol
 CLASSIFIER_FEATURES = 64
 CLASSIFIER_SEED = 0
 CLASSIFIER_BATCH = 128
-CLASSIFIER_IMAGES_SEEN = 200_000  # training length in images, so small and large datasets both converge
-CLASSIFIER_MIN_STEPS = 1000
+CLASSIFIER_EPOCHS = 40  # training length, bounded below and above in steps (full MNIST: ~3 epochs)
+CLASSIFIER_STEPS = (800, 1200)
 
 
 def cache_root() -> Path:
@@ -52,11 +54,16 @@ def cache_root() -> Path:
 
 
 def save_atomic(path: Path, obj) -> None:
-    """torch.save to a temporary file and rename, so a killed process never leaves a torn cache file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """torch.save to a temporary file and rename, so a killed process never leaves a torn cache file.
+    An unwritable cache is a warning: it only costs the training again next time."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        warnings.warn(f"could not cache the FID classifier in {path.parent} ({e.strerror})")
 
 
 def state_fingerprint(module: nn.Module) -> str:
@@ -148,7 +155,7 @@ class InceptionBackbone(Backbone):
             with _weights_read_from(weights):
                 # resize_input: bilinear to 299x299; normalize_input: [0, 1] -> [-1, 1] as the network expects
                 self.net = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=True, normalize_input=True)
-        except (RuntimeError, OSError, ValueError, EOFError) as e:
+        except Exception as e:  # not a checkpoint, or another network's: torch raises many types
             raise UserError(f"Inception weights {weights} do not load ({type(e).__name__}: {str(e)[:200]}); "
                             f"expected pytorch-fid's {INCEPTION_FILE}") from None
         sha = file_sha256(weights)
@@ -168,16 +175,20 @@ class InceptionBackbone(Backbone):
 
 
 class ClassifierNet(nn.Module):
-    """conv 32 /2 -> conv 64 /2 -> pool 4x4 -> linear FEATURES (the FID features) -> ReLU -> classes.
+    """conv 32 /2 -> conv 64 /2 -> linear FEATURES (the FID features) -> ReLU -> classes.
 
-    Strided from the first layer: cheap enough to train in seconds on a CPU, and >97% on digits and MNIST."""
+    Strided from the first layer (cheap: ~20 s of one CPU core for mnist-5k), except on images under
+    14 px (8x8 digits), where the first layer keeps the resolution. Test accuracy, seed 0: digits
+    98.3%, mnist-5k 96.7%."""
 
-    def __init__(self, channels: int, num_classes: int, features: int = CLASSIFIER_FEATURES):
+    def __init__(self, image_shape, num_classes: int, features: int = CLASSIFIER_FEATURES):
         super().__init__()
+        c, h, w = image_shape
+        first_stride = 2 if min(h, w) >= 14 else 1
+        shrink = 2 * first_stride
         self.body = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(4), nn.Flatten(),
-            nn.Linear(64 * 16, features))
+            nn.Conv2d(c, 32, 3, first_stride, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(), nn.Flatten(),
+            nn.Linear(64 * math.ceil(h / shrink) * math.ceil(w / shrink), features))
         self.head = nn.Sequential(nn.ReLU(), nn.Linear(features, num_classes))
 
     def features(self, x):
@@ -209,27 +220,49 @@ def classifier_accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_
     return (predictions == y).float().mean().item()
 
 
+def classifier_steps(n_train: int) -> int:
+    low, high = CLASSIFIER_STEPS
+    return min(high, max(low, math.ceil(CLASSIFIER_EPOCHS * n_train / CLASSIFIER_BATCH)))
+
+
+def random_shifts(x: torch.Tensor, generator: torch.Generator, chunks: int = 8) -> torch.Tensor:
+    """Augmentation: each of `chunks` slices of the batch moved by a random offset of up to 1/14 of the
+    side (2 px on 28x28, zero-filled), none below 14 px, where one pixel is too much of the digit.
+    Without it the net overfits mnist-5k's 3500 training images (94.5% -> 96.8% test accuracy)."""
+    margin = min(x.shape[2:]) // 14
+    if margin == 0:
+        return x
+    h, w = x.shape[2:]
+    padded = nn.functional.pad(x, (margin,) * 4)
+    parts = []
+    for part in padded.chunk(chunks):
+        dy, dx = torch.randint(0, 2 * margin + 1, (2,), generator=generator).tolist()
+        parts.append(part[:, :, dy:dy + h, dx:dx + w])
+    return torch.cat(parts)
+
+
 def train_classifier(data, seed: int = CLASSIFIER_SEED) -> TrainedClassifier:
-    """Adam on the train split (dynamically binarised when the data is) for a fixed number of steps;
-    the global RNG is left as it was, so evaluating never changes what a run draws afterwards."""
+    """Adam with a cosine schedule on the train split (shift-augmented, dynamically binarised when the
+    data is) for a fixed number of steps. The global RNG is left as it was, so evaluating never changes
+    what a run draws afterwards."""
     device = data.train_x.device
     n = len(data.train_x)
-    steps = max(CLASSIFIER_MIN_STEPS, CLASSIFIER_IMAGES_SEEN // CLASSIFIER_BATCH)
+    steps = classifier_steps(n)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = ClassifierNet(data.image_shape[0], data.num_classes).to(device)
+        net = ClassifierNet(data.image_shape, data.num_classes).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    order_rng = torch.Generator().manual_seed(seed)
+    rng = torch.Generator().manual_seed(seed)
     binarize_rng = torch.Generator(device=device).manual_seed(seed)
     net.train()
-    order, position = torch.randperm(n, generator=order_rng), 0
+    order, position = torch.randperm(n, generator=rng), 0
     for _ in range(steps):
         if position + CLASSIFIER_BATCH > n:
-            order, position = torch.randperm(n, generator=order_rng), 0
+            order, position = torch.randperm(n, generator=rng), 0
         index = order[position:position + CLASSIFIER_BATCH].to(device)
         position += CLASSIFIER_BATCH
-        x = data.train_batch(index, binarize_rng)
+        x = random_shifts(data.train_batch(index, binarize_rng), rng)
         loss = nn.functional.cross_entropy(net(x), data.train_y[index])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -250,21 +283,42 @@ class ClassifierBackbone(Backbone):
 
 
 def load_or_train_classifier(data, seed: int = CLASSIFIER_SEED, log=print) -> ClassifierBackbone:
-    """The dataset's classifier from the disk cache, trained (and cached) on the first call."""
+    """The dataset's classifier from the disk cache, trained (and cached) on the first call.
+
+    Under a lock file, so that the parallel workers of a grid train it once and all use that one."""
     name = classifier_name(data.name, data.binarized)
     path = classifier_cache_path(data.name, data.binarized, seed)
     expected = {"version": CLASSIFIER_VERSION, "image_shape": list(data.image_shape), "num_classes": data.num_classes}
-    cached = _read_cached_classifier(path)
-    if cached is not None and all(cached.get(k) == v for k, v in expected.items()):
-        net = ClassifierNet(data.image_shape[0], data.num_classes)
-        net.load_state_dict(cached["state_dict"])
-        return ClassifierBackbone(name, net.to(data.train_x.device), cached["test_accuracy"])
-    log(f"    training the FID classifier {name} (cached in {path.parent} for later runs)")
-    trained = train_classifier(data, seed)
-    state = {k: v.cpu() for k, v in trained.net.state_dict().items()}
-    save_atomic(path, expected | {"state_dict": state, "test_accuracy": trained.test_accuracy,
-                                  "steps": trained.steps, "seed": seed, "name": name})
+    with _exclusive(path.with_name(path.name + ".lock")):
+        cached = _read_cached_classifier(path)
+        if cached is not None and all(cached.get(k) == v for k, v in expected.items()):
+            net = ClassifierNet(data.image_shape, data.num_classes)
+            net.load_state_dict(cached["state_dict"])
+            return ClassifierBackbone(name, net.to(data.train_x.device), cached["test_accuracy"])
+        log(f"    training the FID classifier {name} (cached in {path.parent} for later runs)")
+        trained = train_classifier(data, seed)
+        state = {k: v.cpu() for k, v in trained.net.state_dict().items()}
+        save_atomic(path, expected | {"state_dict": state, "test_accuracy": trained.test_accuracy,
+                                      "steps": trained.steps, "seed": seed, "name": name})
     return ClassifierBackbone(name, trained.net, trained.test_accuracy)
+
+
+@contextmanager
+def _exclusive(lock_path: Path):
+    """An advisory lock (POSIX flock); where there is none, or the folder is unwritable, no lock."""
+    try:
+        import fcntl
+
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a")
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()  # closing releases the lock
 
 
 def _read_cached_classifier(path: Path) -> dict | None:

@@ -10,3 +10,9 @@ def batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_s
     """fn applied to x batch by batch under inference mode; results concatenated on the CPU."""
     with torch.inference_mode():
         return torch.cat([fn(x[i:i + batch_size]).cpu() for i in range(0, len(x), batch_size)])
+
+
+def sample_batched(model, n: int, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+    """n samples drawn batch by batch from one seeded generator; results on the CPU."""
+    with torch.inference_mode():
+        return torch.cat([model.sample(min(batch_size, n - i), generator).cpu() for i in range(0, n, batch_size)])

@@ -1,0 +1,131 @@
+"""Where the cells of a grid run: in this process, in local worker processes, or as Ray tasks.
+
+Each executor yields (spec, CellResult, "") as cells finish, or (spec, None, reason) when a worker
+was lost; the driver records results, so workers never touch the CSV files and a lost worker can
+neither tear nor duplicate a row.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+import torch
+
+from benchmark.errors import UserError
+from benchmark.provenance import PROJECT_ROOT
+from benchmark.runner import run_cell
+
+
+class SerialExecutor:
+    """One cell after another, in this process (the default)."""
+
+    parallelism = 1
+
+    def run(self, specs, data_root, device, progress):
+        for spec in specs:
+            yield spec, run_cell(spec, data_root, device, progress), ""
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
+class ProcessExecutor:
+    """N cells at once, each in its own process with an equal share of the CPU threads."""
+
+    def __init__(self, jobs: int, threads: int | None = None):
+        if jobs < 1:
+            raise UserError(f"--jobs {jobs}: must be >= 1")
+        self.parallelism = jobs
+        self.threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+
+    def run(self, specs, data_root, device, progress):
+        # spawn, not fork: forking a process whose torch thread pools already run can deadlock
+        pool = ProcessPoolExecutor(self.parallelism, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(self.threads,))
+        futures = {}
+        try:
+            for spec in specs:
+                futures[pool.submit(run_cell, spec, data_root, device, False, self.threads)] = spec
+            while futures:
+                done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                for future in done:
+                    spec = futures.pop(future)
+                    try:
+                        yield spec, future.result(), ""
+                    except BrokenProcessPool:
+                        yield spec, None, "a worker process died"
+        finally:
+            _stop(pool)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the workers now (used on Ctrl-C / SIGTERM too)."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in list((getattr(pool, "_processes", None) or {}).values()):  # no public API for this
+        if process.is_alive():
+            process.terminate()
+
+
+class RayExecutor:
+    """Each cell is a Ray task; without an address Ray starts on this machine."""
+
+    def __init__(self, address: str | None = None, cpus_per_run: float = 1, gpus_per_run: float = 0):
+        try:
+            import ray
+        except ImportError:
+            raise UserError("--executor ray needs Ray: pip install -e \".[ray]\"") from None
+        if cpus_per_run <= 0 or gpus_per_run < 0:
+            raise UserError("--ray-cpus-per-run must be > 0 and --ray-gpus-per-run >= 0")
+        self.ray, self.address = ray, address
+        self.cpus_per_run, self.gpus_per_run = cpus_per_run, gpus_per_run
+        self.parallelism = 1
+
+    def _connect(self) -> bool:
+        """Start or join Ray; True when we started it (and so must stop it)."""
+        if self.ray.is_initialized():
+            return False
+        # a local Ray's workers must import this checkout even when it is not pip-installed
+        env = {"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}}
+        try:
+            self.ray.init(address=self.address, runtime_env=None if self.address else env, include_dashboard=False,
+                          log_to_driver=False, configure_logging=False)
+        except (ConnectionError, ValueError, RuntimeError) as e:
+            raise UserError(f"cannot start or reach Ray at {self.address or 'a new local instance'}: {e}") from None
+        return True
+
+    def run(self, specs, data_root, device, progress):
+        started_ray = self._connect()
+        cpus = self.ray.cluster_resources().get("CPU", 1)
+        self.parallelism = max(1, int(cpus // self.cpus_per_run))
+        task = self.ray.remote(run_cell).options(num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=0)
+        device = "cuda" if self.gpus_per_run > 0 else device
+        threads = max(1, int(self.cpus_per_run))
+        refs = {}
+        try:
+            for spec in specs:
+                refs[task.remote(spec, data_root, device, False, threads)] = spec
+            while refs:
+                (ref,), _ = self.ray.wait(list(refs), num_returns=1)
+                spec = refs.pop(ref)
+                try:
+                    yield spec, self.ray.get(ref), ""
+                except self.ray.exceptions.RayError as e:
+                    yield spec, None, f"Ray task lost: {type(e).__name__}"
+        finally:
+            for ref in refs:
+                self.ray.cancel(ref, force=True)
+            if started_ray:
+                self.ray.shutdown()
+
+
+def make_executor(kind: str, jobs: int = 1, ray_address: str | None = None,
+                  ray_cpus_per_run: float = 1, ray_gpus_per_run: float = 0):
+    if kind == "local":
+        return SerialExecutor() if jobs == 1 else ProcessExecutor(jobs)
+    if kind == "ray":
+        return RayExecutor(ray_address, ray_cpus_per_run, ray_gpus_per_run)
+    raise UserError(f"unknown executor '{kind}'; choices: local, ray")

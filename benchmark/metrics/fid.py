@@ -1,0 +1,96 @@
+"""Frechet Inception Distance on the features of a backbone (see backbones.py), with cached references.
+
+FID = |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)), computed by pytorch-fid's
+calculate_frechet_distance on the mean and covariance (float64) of two feature sets.
+
+Reference statistics (the test images' features) are cached on disk under
+$AEBENCH_CACHE/fid_stats, in a file named by dataset, split, backbone and n, and keyed by a hash of the
+backbone's weights and of the reference images themselves: a changed split, binarisation or retrained
+backbone can never be served stale numbers.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmark.metrics.backbones import Backbone, cache_root
+
+
+@dataclass
+class FeatureStats:
+    mu: np.ndarray
+    sigma: np.ndarray
+    n: int
+
+
+def feature_statistics(features: np.ndarray) -> FeatureStats:
+    features = np.asarray(features, dtype=np.float64)
+    if len(features) < 2:
+        raise ValueError(f"FID needs at least 2 feature vectors, got {len(features)}")
+    return FeatureStats(features.mean(0), np.cov(features, rowvar=False), len(features))
+
+
+def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
+    """pytorch-fid's formula; NaN when either set is not finite (a diverged model's samples)."""
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    if not all(np.isfinite(s).all() for s in (a.mu, a.sigma, b.mu, b.sigma)):
+        return float("nan")
+    # pytorch-fid prints a note when it regularises a singular product, and newer scipy warns about
+    # its `disp` argument: neither tells the user anything, so keep the run's log clean.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return float(calculate_frechet_distance(a.mu, a.sigma, b.mu, b.sigma))
+
+
+def fid_of_features(a: np.ndarray, b: np.ndarray) -> float:
+    return frechet_distance(feature_statistics(a), feature_statistics(b))
+
+
+def images_fingerprint(x: torch.Tensor) -> str:
+    digest = hashlib.sha256(str(tuple(x.shape)).encode())
+    digest.update(x.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def reference_stats_path(label: str, split: str, backbone: Backbone, images: torch.Tensor) -> Path:
+    key = hashlib.sha256(f"{backbone.fingerprint}/{images_fingerprint(images)}".encode()).hexdigest()[:12]
+    return cache_root() / "fid_stats" / f"{label}_{split}_{backbone.name}_n{len(images)}_{key}.npz"
+
+
+def reference_statistics(backbone: Backbone, images: torch.Tensor, label: str, split: str = "test") -> FeatureStats:
+    """Statistics of the reference images' features, from the disk cache when computed before.
+
+    label: the dataset's name (with '-bin' when binarised), used only to name the file."""
+    path = reference_stats_path(label, split, backbone, images)
+    if path.is_file():
+        try:
+            with np.load(path) as cached:
+                return FeatureStats(cached["mu"], cached["sigma"], int(cached["n"]))
+        except Exception:  # a corrupt cache file is recomputed over, never trusted
+            pass
+    stats = feature_statistics(backbone.features(images))
+    buffer = io.BytesIO()
+    np.savez(buffer, mu=stats.mu, sigma=stats.sigma, n=stats.n)
+    _write_cache(path, buffer.getvalue())
+    return stats
+
+
+def _write_cache(path: Path, data: bytes) -> None:
+    """Temporary file then rename (never a torn file); an unwritable cache only costs time later."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        warnings.warn(f"could not cache FID reference statistics in {path.parent} ({e.strerror})")
