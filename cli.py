@@ -123,7 +123,8 @@ def run(config_file, models, datasets, seeds, epochs, profile, data_root, out, e
     options = {"models": models, "datasets": ",".join(datasets) or None, "seeds": seeds, "epochs": epochs,
                "profile": profile, "data_root": data_root, "out": out, "experiment": experiment, "device": device,
                "jobs": jobs, "executor": executor, "ray_address": ray_address, "ray_cpus_per_run": ray_cpus_per_run,
-               "ray_gpus_per_run": ray_gpus_per_run}
+               "ray_gpus_per_run": ray_gpus_per_run, "fid_backbone": fid_backbone, "fid_samples": fid_samples,
+               "fid_reference": fid_reference, "inception_weights": inception_weights}
     config = resolve(load_study(config_file) if config_file else {}, options, _parse_overrides(sets))
     prof = get_profile(config["profile"])
     model_names = _split_list(config["models"], "--models") if "models" in config else list(MODELS)
@@ -131,10 +132,9 @@ def run(config_file, models, datasets, seeds, epochs, profile, data_root, out, e
     for name in dataset_names:
         get_spec(name)
     epochs = _parse_positive_int(config["epochs"], "--epochs") if config.get("epochs") is not None else None
-    evaluation = {"fid_backbone": fid_backbone, "fid_samples": fid_samples, "fid_reference": fid_reference,
-                  "inception_weights": inception_weights}
+    evaluation = {k: config[k] for k in ("fid_backbone", "fid_samples", "fid_reference", "inception_weights") if k in config}
     specs = plan(prof, model_names, dataset_names, _parse_seeds(config["seeds"]), epochs, config["hparams"],
-                 eval_overrides={k: v for k, v in evaluation.items() if v is not None})
+                 eval_overrides=evaluation)
     pool = make_executor(config["executor"], _parse_positive_int(config["jobs"], "--jobs"), config.get("ray_address"),
                          _parse_number(config["ray_cpus_per_run"], "--ray-cpus-per-run", 0.01),
                          _parse_number(config["ray_gpus_per_run"], "--ray-gpus-per-run", 0))

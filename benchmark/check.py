@@ -24,13 +24,13 @@ A file that is not readable TOML or breaks the schema is a UserError (exit 2), a
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from benchmark.errors import UserError
+from benchmark.tomlfile import read_toml
 from benchmark.report import Results, summarize
 
 BOUND_KEYS = ("min", "max")
@@ -75,14 +75,7 @@ class Outcome:
 
 def load_thresholds(path: str | Path) -> list[Bound]:
     path = Path(path)
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"thresholds file {path} not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"thresholds file {path} is not readable ({e})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"thresholds file {path} is not valid TOML: {e}") from None
+    document = read_toml(path, "thresholds file")
     bounds = []
     for dataset, models in document.items():
         for model, metrics in _table(models, path, dataset, "[DATASET.MODEL] tables").items():

@@ -25,7 +25,7 @@ from benchmark.metrics.backbones import BACKBONES, get_backbone, require_incepti
 from benchmark.metrics.batching import batched, sample_batched
 from benchmark.metrics.denoising import denoising_errors
 from benchmark.metrics.fid import feature_statistics, frechet_distance, reference_statistics
-from benchmark.metrics.local_structure import continuity_score, fixed_subset, trustworthiness_score
+from benchmark.metrics.local_structure import fixed_subset, neighbourhood_scores
 from benchmark.metrics.probes import knn_accuracy, linear_accuracy
 from benchmark.metrics.reconstruction import reconstruction_errors
 from models.contract import AutoEncoder, HyperparameterError
@@ -110,9 +110,10 @@ def neighbourhood_rows(x_test: torch.Tensor, test_z: torch.Tensor, config: EvalC
     subset = fixed_subset(len(x_test), config.neighbours_subset, config.seed)
     if len(subset) <= 2 * config.neighbours_k:
         return []  # too few test images for this k: no row rather than a meaningless one
-    x, z, k = x_test.cpu()[subset], test_z[subset], config.neighbours_k
-    return [metric_row(f"trustworthiness_k{k}", trustworthiness_score(x, z, k), "test", len(subset)),
-            metric_row(f"continuity_k{k}", continuity_score(x, z, k), "test", len(subset))]
+    k = config.neighbours_k
+    trust, continuity = neighbourhood_scores(x_test.cpu()[subset], test_z[subset], k)
+    return [metric_row(f"trustworthiness_k{k}", trust, "test", len(subset)),
+            metric_row(f"continuity_k{k}", continuity, "test", len(subset))]
 
 
 def fid_rows(model: AutoEncoder, data: DataSplits, x_hat: torch.Tensor, config: EvalConfig, log=print) -> list[dict]:

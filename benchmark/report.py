@@ -32,7 +32,9 @@ SUMMARY_COLUMNS = ["model", "dataset", "metric", "split", "n", "backbone", "mean
 
 def direction(metric: str) -> str | None:
     """HIGHER when a larger value is better, LOWER when a smaller one is, None when unknown."""
-    if metric.endswith("_acc") or metric.startswith("trustworthiness"):
+    if metric == "fid_backbone_acc":  # describes the FID backbone, the same for every model: not a score
+        return None
+    if metric.endswith("_acc") or metric.startswith(("trustworthiness", "continuity")):
         return HIGHER
     if metric.startswith(("recon_", "fid", "denoise")):
         return LOWER

@@ -13,6 +13,7 @@ A study file lists what a grid needs (every key optional):
     data_root = "data"
     jobs = 2
     executor = "local"                # or "ray" (with ray_address, ray_cpus_per_run, ray_gpus_per_run)
+    fid_backbone = "classifier"       # and fid_samples, fid_reference, inception_weights
     [hparams.swae]
     K = 200
 
@@ -21,10 +22,10 @@ configuration is saved beside the results as config.json.
 """
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from benchmark.errors import UserError, choices
+from benchmark.tomlfile import read_toml
 
 DEFAULTS = {"profile": "quick", "seeds": "0", "out": "results", "device": "auto", "jobs": 1, "executor": "local",
             "ray_cpus_per_run": 1.0, "ray_gpus_per_run": 0.0}
@@ -33,20 +34,14 @@ KEYS = {
     "models": (list, str), "datasets": (list, str), "seeds": (list, str, int), "profile": (str,), "epochs": (int,),
     "experiment": (str,), "out": (str,), "device": (str,), "data_root": (str,), "jobs": (int,), "executor": (str,),
     "ray_address": (str,), "ray_cpus_per_run": (int, float), "ray_gpus_per_run": (int, float), "hparams": (dict,),
+    "fid_backbone": (str,), "fid_samples": (int,), "fid_reference": (int,), "inception_weights": (str,),
 }
 
 
 def load_study(path: str | Path) -> dict:
     """The study file as a dict of known keys; UserError for a missing, malformed or unknown entry."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"study file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read study file {path}: {e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"study file {path} is not valid TOML: {e}") from None
+    data = read_toml(path, "study file")
     for key, value in data.items():
         if key not in KEYS:
             raise UserError(f"study file {path}: unknown key '{key}'; choices: {choices(KEYS)}")

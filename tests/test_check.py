@@ -147,7 +147,7 @@ def test_a_malformed_file_is_one_line_and_exit_code_2(tmp_path, capsys, experime
 
 def test_missing_thresholds_file_or_experiment_is_exit_code_2(tmp_path, capsys, experiment):
     assert cli.main(["check", "--thresholds", str(tmp_path / "none.toml"), str(experiment)]) == 2
-    assert "none.toml not found" in capsys.readouterr().err
+    assert "none.toml does not exist" in capsys.readouterr().err
     good = tmp_path / "ok.toml"
     good.write_text("[digits.vae]\nknn5_acc = { min = 0 }\n")
     assert cli.main(["check", "--thresholds", str(good), "--out", str(experiment.parent), "nothing"]) == 2

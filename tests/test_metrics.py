@@ -10,7 +10,7 @@ import cli
 from benchmark.errors import UserError
 from benchmark.evaluation import EvalConfig
 from benchmark.metrics.denoising import denoise_metric_name, denoising_errors
-from benchmark.metrics.local_structure import continuity_score, fixed_subset, trustworthiness_score
+from benchmark.metrics.local_structure import continuity_score, fixed_subset, neighbourhood_scores, trustworthiness_score
 from benchmark.metrics.probes import knn_accuracy, linear_accuracy
 from benchmark.metrics.reconstruction import reconstruction_errors
 from benchmark.profiles import get_profile
@@ -109,6 +109,7 @@ def test_trustworthiness_matches_scikit_learn_where_there_are_no_ties():
     for k in (1, 5, 10):
         assert trustworthiness_score(x, z, k) == pytest.approx(trustworthiness(x, z, n_neighbors=k), abs=1e-12)
         assert continuity_score(x, z, k) == pytest.approx(trustworthiness(z, x, n_neighbors=k), abs=1e-12)
+        assert neighbourhood_scores(x, z, k) == (trustworthiness_score(x, z, k), continuity_score(x, z, k))
 
 
 def test_identity_on_images_with_tied_distances_is_exactly_one(digits):

@@ -62,7 +62,8 @@ def experiment(tmp_path):
 def test_direction_table():
     assert direction("knn5_acc") == direction("linear_acc") == direction("trustworthiness_k10") == "max"
     assert direction("recon_sse") == direction("fid") == direction("fid_recon") == direction("denoise_sse_0.1") == "min"
-    assert direction("mystery") is None
+    assert direction("continuity_k10") == "max"
+    assert direction("mystery") is None and direction("fid_backbone_acc") is None  # describes the backbone
 
 
 def test_means_stds_and_seed_counts_are_exact(experiment):

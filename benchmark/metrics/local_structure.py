@@ -44,20 +44,27 @@ def _distances(a: np.ndarray) -> np.ndarray:
     return d
 
 
-def _trustworthiness(x: np.ndarray, z: np.ndarray, k: int) -> float:
-    n = len(x)
+def _trustworthiness(d_high: np.ndarray, d_low: np.ndarray, k: int) -> float:
+    """From the distance matrices of the original (high) and the embedded (low) space."""
+    n = len(d_high)
     _check_k(n, k)
-    order_x = np.argsort(_distances(x), axis=1, kind="stable")
-    rank_x = np.empty_like(order_x)
-    rank_x[np.arange(n)[:, None], order_x] = np.arange(1, n + 1)  # 1 = nearest in image space
-    neighbours_z = np.argsort(_distances(z), axis=1, kind="stable")[:, :k]
-    penalty = np.maximum(rank_x[np.arange(n)[:, None], neighbours_z] - k, 0).sum()
+    order_high = np.argsort(d_high, axis=1, kind="stable")
+    rank_high = np.empty_like(order_high)
+    rank_high[np.arange(n)[:, None], order_high] = np.arange(1, n + 1)  # 1 = nearest
+    neighbours_low = np.argsort(d_low, axis=1, kind="stable")[:, :k]
+    penalty = np.maximum(rank_high[np.arange(n)[:, None], neighbours_low] - k, 0).sum()
     return float(1.0 - penalty * 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0)))
 
 
+def neighbourhood_scores(x, z, k: int = 10) -> tuple[float, float]:
+    """(trustworthiness, continuity) of the embedding z of the images x, sharing the distance matrices."""
+    d_x, d_z = _distances(_flat(x)), _distances(_flat(z))
+    return _trustworthiness(d_x, d_z, k), _trustworthiness(d_z, d_x, k)
+
+
 def trustworthiness_score(x, z, k: int = 10) -> float:
-    return _trustworthiness(_flat(x), _flat(z), k)
+    return _trustworthiness(_distances(_flat(x)), _distances(_flat(z)), k)
 
 
 def continuity_score(x, z, k: int = 10) -> float:
-    return _trustworthiness(_flat(z), _flat(x), k)
+    return _trustworthiness(_distances(_flat(z)), _distances(_flat(x)), k)
