@@ -9,7 +9,9 @@ from benchmark.data import load_dataset
 
 @pytest.fixture(scope="session")
 def digits():
-    return load_dataset("digits")
+    data = load_dataset("digits")
+    assert data.image_shape == (1, 8, 8) and len(data.test_x) == 360  # every test below relies on it
+    return data
 
 
 @pytest.fixture(scope="session")

@@ -1,16 +1,12 @@
 """End-to-end tests of the command line: errors, reruns, interruption."""
 import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import cli
-
-ROOT = Path(__file__).resolve().parent.parent
+from interrupt import ROOT, cli_command, interrupt_after_first_run
 
 
 def run_cli(capsys, *argv):
@@ -88,17 +84,11 @@ def test_run_then_rerun_is_a_no_op(capsys, tmp_path):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_grid_leaves_valid_csv_and_rerun_completes(tmp_path, sig):
-    argv = [sys.executable, str(ROOT / "cli.py"), "run", "--models", "vae", "--dataset", "digits", "--profile", "smoke",
-            "--seeds", "0,1,2", "--epochs", "40", "--out", str(tmp_path), "--quiet"]
+    argv = cli_command("run", "--models", "vae", "--dataset", "digits", "--profile", "smoke", "--seeds", "0,1,2",
+                       "--epochs", "40", "--out", str(tmp_path), "--quiet")
     runs_csv = tmp_path / "smoke" / "runs.csv"
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 600
-    while not runs_csv.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert proc.poll() is None, "the grid ended before it could be interrupted"
-    proc.send_signal(sig)  # the second run is training now
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    err = interrupt_after_first_run(argv, runs_csv, sig)  # the second run is training now
+    assert "interrupted" in err and "Traceback" not in err
     runs = pd.read_csv(runs_csv)
     assert 1 <= len(runs) < 3 and (runs["status"] == "ok").all()
     assert set(pd.read_csv(tmp_path / "smoke" / "metrics.csv")["run_id"]) == set(runs["run_id"])
