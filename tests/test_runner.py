@@ -78,3 +78,20 @@ def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "fit", real_fit)
     retried = run_grid(specs, store, retry_failed=True, progress=False, log=lambda *_: None)
     assert retried.done == [specs[0].run_id] and store.recorded()[specs[0].run_id] == "ok"
+
+
+def test_paper_profile_pieces_run_together_on_a_small_set():
+    """Gated networks, AdamNormGrad, dynamic binarisation and latent 40 end to end (one epoch on
+    digits, K lowered to fit its 1257 training images); the full paper scale needs a GPU."""
+    from benchmark.data import load_dataset
+    from benchmark.runner import execute
+
+    spec = plan(get_profile("paper"), ["swae"], ["digits"], [0], epochs=1, overrides={"swae": {"K": "50"}},
+                eval_overrides={"fid_samples": 0})[0]
+    assert spec.binarize and spec.train.optimizer == "adam-normgrad" and spec.train.batch_size == 100
+    assert spec.hparams["arch"] == "gated" and spec.hparams["latent_dim"] == 40
+    cell = execute(spec, load_dataset("digits", binarize=True), "cpu", progress=False)
+    assert cell.run["status"] == "ok", cell.run["reason"]
+    values = {m["metric"]: m["value"] for m in cell.metrics}
+    assert values["knn5_acc"] > 0.3 and "fid" not in values  # one epoch: far above chance (0.1) already
+    assert cell.checkpoint["hparams"]["K"] == 50

@@ -1,0 +1,68 @@
+"""What the paper profile costs per epoch on this machine, measured over a few training steps.
+
+    python benchmarks/paper_step_cost.py [--dataset fashion-mnist] [--steps 5] [--device cpu]
+
+For each model: the paper profile's settings (gated networks, latent 40, AdamNormGrad, batch 100,
+dynamic binarisation, each model's own paper values such as SWAE's K = 4000), `steps` optimiser
+steps after one warm-up step, then the time per step times the steps of one epoch, and of the
+profile's 200 epochs (an upper bound: early stopping may end sooner).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmark.data import load_dataset  # noqa: E402
+from benchmark.optim import make_optimizer  # noqa: E402
+from benchmark.profiles import get_profile, model_settings  # noqa: E402
+from models.registry import MODELS, build_model  # noqa: E402
+
+
+def seconds_per_step(model, data, batch_size: int, steps: int, optimizer_name: str, lr: float) -> float:
+    optimizer = make_optimizer(optimizer_name, model.parameters(), lr)
+    generator = torch.Generator().manual_seed(0)
+    timings = []
+    for step in range(steps + 1):  # the first step warms up allocators and kernels: not counted
+        index = torch.randint(len(data.train_x), (batch_size,), generator=generator).to(data.train_x.device)
+        started = time.perf_counter()
+        loss = model.loss(data.train_batch(index))["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        model.after_step()
+        if data.train_x.is_cuda:
+            torch.cuda.synchronize()
+        if step:
+            timings.append(time.perf_counter() - started)
+    return sum(timings) / len(timings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--models", default=",".join(MODELS))
+    args = parser.parse_args()
+    profile = get_profile("paper")
+    data = load_dataset(args.dataset, binarize=profile.binarize, download=False).to(args.device)
+    steps_per_epoch = -(-len(data.train_x) // profile.train.batch_size)
+    print(f"paper profile on {args.dataset} ({len(data.train_x)} training images, {steps_per_epoch} steps/epoch), "
+          f"device {args.device}, {torch.get_num_threads()} threads")
+    for name in args.models.split(","):
+        torch.manual_seed(0)
+        model = build_model(name, data.image_shape, model_settings(profile, MODELS[name])).to(args.device)
+        model.prepare(data.train_x, torch.Generator().manual_seed(0))
+        step = seconds_per_step(model, data, profile.train.batch_size, args.steps, profile.train.optimizer, profile.train.lr)
+        epoch = step * steps_per_epoch
+        print(f"  {name:<10} {step * 1000:8.0f} ms/step  {epoch / 60:7.1f} min/epoch  "
+              f"{epoch * profile.train.epochs / 3600:7.1f} h for {profile.train.epochs} epochs")
+
+
+if __name__ == "__main__":
+    main()
