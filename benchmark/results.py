@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark.atomic import write_atomic
 from benchmark.errors import UserError
 
 RUN_COLUMNS = [
@@ -21,20 +22,6 @@ RUN_COLUMNS = [
     "train_seconds", "eval_seconds", "device", "torch_version", "python_version", "git_commit", "finished_at",
 ]
 METRIC_COLUMNS = ["run_id", "model", "dataset", "seed", "metric", "value", "split", "n", "backbone"]
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` in one rename (temporary file in the same folder, fsynced)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:

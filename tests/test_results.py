@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from benchmark.errors import UserError
-from benchmark.results import METRIC_COLUMNS, RUN_COLUMNS, ResultsStore, write_atomic
+from benchmark.atomic import write_atomic, write_cache
+from benchmark.results import METRIC_COLUMNS, RUN_COLUMNS, ResultsStore
 
 
 def run_row(run_id, status="ok"):
@@ -70,3 +71,11 @@ def test_unwritable_folder_is_a_clear_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(UserError, match="not writable"):
         ResultsStore(blocker / "exp")
+
+
+def test_an_unwritable_cache_is_a_warning_not_an_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.warns(UserWarning, match="could not cache the thing"):
+        write_cache(tmp_path / "file" / "sub" / "cache.bin", b"data", "the thing")
+    write_cache(tmp_path / "cache" / "ok.bin", b"data", "the thing")
+    assert (tmp_path / "cache" / "ok.bin").read_bytes() == b"data"

@@ -23,7 +23,6 @@ import hashlib
 import io
 import math
 import os
-import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from benchmark.atomic import write_cache
 from benchmark.errors import UserError
 
 BACKBONES = ("auto", "inception", "classifier")
@@ -54,16 +54,10 @@ def cache_root() -> Path:
 
 
 def save_atomic(path: Path, obj) -> None:
-    """torch.save to a temporary file and rename, so a killed process never leaves a torn cache file.
-    An unwritable cache is a warning: it only costs the training again next time."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        warnings.warn(f"could not cache the FID classifier in {path.parent} ({e.strerror})")
+    """torch.save that never leaves a torn cache file (an unwritable cache is only a warning)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_cache(path, buffer.getvalue(), "the FID classifier")
 
 
 def state_fingerprint(module: nn.Module) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmark.atomic import write_cache
 from benchmark.metrics.backbones import Backbone, cache_root
 
 
@@ -80,17 +80,5 @@ def reference_statistics(backbone: Backbone, images: torch.Tensor, label: str, s
     stats = feature_statistics(backbone.features(images))
     buffer = io.BytesIO()
     np.savez(buffer, mu=stats.mu, sigma=stats.sigma, n=stats.n)
-    _write_cache(path, buffer.getvalue())
+    write_cache(path, buffer.getvalue(), "FID reference statistics")
     return stats
-
-
-def _write_cache(path: Path, data: bytes) -> None:
-    """Temporary file then rename (never a torn file); an unwritable cache only costs time later."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        warnings.warn(f"could not cache FID reference statistics in {path.parent} ({e.strerror})")

@@ -1,0 +1,30 @@
+"""Files that are never torn: written to a temporary file beside them, then renamed in one step."""
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` in one rename (temporary file in the same folder, fsynced)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_cache(path: Path, data: bytes, what: str) -> None:
+    """write_atomic for a cache file: an unwritable cache is a warning, since it only costs time later."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data)
+    except OSError as e:
+        warnings.warn(f"could not cache {what} in {path.parent} ({e.strerror})")
