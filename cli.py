@@ -112,7 +112,6 @@ def run(config_file, models, datasets, seeds, epochs, profile, data_root, out, e
     """Train and evaluate every (model, dataset, seed) cell not already recorded."""
     from pathlib import Path
 
-    from benchmark.data import get_spec
     from benchmark.executors import make_executor
     from benchmark.profiles import get_profile
     from benchmark.results import ResultsStore
@@ -129,8 +128,6 @@ def run(config_file, models, datasets, seeds, epochs, profile, data_root, out, e
     prof = get_profile(config["profile"])
     model_names = _split_list(config["models"], "--models") if "models" in config else list(MODELS)
     dataset_names = _split_list(config["datasets"], "--dataset") if "datasets" in config else [prof.dataset]
-    for name in dataset_names:
-        get_spec(name)
     epochs = _parse_positive_int(config["epochs"], "--epochs") if config.get("epochs") is not None else None
     evaluation = {k: config[k] for k in ("fid_backbone", "fid_samples", "fid_reference", "inception_weights") if k in config}
     specs = plan(prof, model_names, dataset_names, _parse_seeds(config["seeds"]), epochs, config["hparams"],
@@ -149,9 +146,8 @@ def run(config_file, models, datasets, seeds, epochs, profile, data_root, out, e
     else:
         click.echo(f"{len(outcome.done)} runs done, {len(outcome.failed)} failed, {len(outcome.lost)} lost, "
                    f"{len(outcome.skipped)} already recorded; results in {folder}")
-    failed_before = [r for r, s in store.recorded().items() if s == "failed" and r in outcome.skipped]
-    if failed_before:
-        click.echo(f"{len(failed_before)} runs failed earlier and were not retried (--retry-failed runs them).")
+    if outcome.skipped_failed:
+        click.echo(f"{len(outcome.skipped_failed)} runs failed earlier and were not retried (--retry-failed runs them).")
     if outcome.lost:
         click.echo(f"{len(outcome.lost)} runs were lost with their worker; run the same command again to finish them.")
     if outcome.failed or outcome.lost:

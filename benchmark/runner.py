@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 import torch
 from torchvision.utils import save_image
 
-from benchmark.data import DataSplits, load_dataset
+from benchmark.data import DataSplits, get_spec, load_dataset
 from benchmark.errors import UserError
 from benchmark.evaluation import EvalConfig, evaluate
 from benchmark.profiles import Profile, model_settings
@@ -62,6 +62,7 @@ class GridOutcome:
     done: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    skipped_failed: list[str] = field(default_factory=list)  # recorded as failed earlier, not retried
     lost: list[str] = field(default_factory=list)  # a worker died: nothing recorded, a rerun does them
 
 
@@ -73,6 +74,8 @@ def plan(profile: Profile, models: list[str], datasets: list[str], seeds: list[i
     overrides: {model_name: {field: value}} from the user, applied over the profile's settings.
     eval_overrides: {EvalConfig field: value} (--fid-backbone, --fid-samples, ...) over the profile's.
     """
+    for dataset in datasets:
+        get_spec(dataset)
     evaluation = dataclasses.replace(profile.eval, **(eval_overrides or {}))  # validated by EvalConfig
     overrides = overrides or {}
     for name in overrides:
@@ -187,6 +190,8 @@ def pending(specs: list[RunSpec], store: ResultsStore, retry_failed: bool, outco
         status = recorded.get(spec.run_id)
         if status == "ok" or (status == "failed" and not retry_failed):
             outcome.skipped.append(spec.run_id)
+            if status == "failed":
+                outcome.skipped_failed.append(spec.run_id)
         else:
             todo.append(spec)
     return todo

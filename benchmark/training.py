@@ -72,7 +72,7 @@ def _train_epoch(model, data: DataSplits, optimizer, config: TrainConfig, shuffl
     model.train()
     n = len(data.train_x)
     order = torch.randperm(n, generator=shuffle).to(data.train_x.device)
-    totals: dict[str, float] = {}
+    totals: dict[str, torch.Tensor] = {}  # summed on the device: one host sync per step (the check), not per term
     for start in range(0, n, config.batch_size):
         x = data.train_batch(order[start:start + config.batch_size])
         terms = model.loss(x)
@@ -83,8 +83,8 @@ def _train_epoch(model, data: DataSplits, optimizer, config: TrainConfig, shuffl
         optimizer.step()
         model.after_step()
         for name, value in terms.items():
-            totals[name] = totals.get(name, 0.0) + value.item() * len(x)
-    return {name: total / n for name, total in totals.items()}
+            totals[name] = totals.get(name, 0.0) + value.detach().double() * len(x)
+    return {name: total.item() / n for name, total in totals.items()}
 
 
 def fit(model: AutoEncoder, data: DataSplits, config: TrainConfig, seed: int, progress: bool = True) -> FitResult:

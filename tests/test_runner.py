@@ -28,6 +28,7 @@ def test_config_hash_changes_with_anything_that_changes_the_numbers():
     ({"models": ["vea"]}, "unknown model 'vea'"),
     ({"overrides": {"vae": {"latent_dim": "0"}}}, "latent_dim"),
     ({"overrides": {"wae-x": {"latent_dim": "3"}}}, "not in this run"),
+    ({"datasets": ["mnsit"]}, "unknown dataset 'mnsit'"),
 ])
 def test_plan_rejects_bad_input_before_running_anything(kwargs, message):
     args = {"models": ["vae"], "datasets": ["digits"], "seeds": [0]} | kwargs
@@ -74,7 +75,8 @@ def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, monkeypatch):
     assert runs.loc[specs[0].run_id, "reason"] == "RuntimeError: boom"
     assert set(store.metrics()["run_id"]) == {specs[1].run_id}
     # failed cells are skipped on a plain rerun, retried on request
-    assert run_grid(specs, store, progress=False, log=lambda *_: None).skipped == [s.run_id for s in specs]
+    rerun = run_grid(specs, store, progress=False, log=lambda *_: None)
+    assert rerun.skipped == [s.run_id for s in specs] and rerun.skipped_failed == [specs[0].run_id]
     monkeypatch.setattr(runner, "fit", real_fit)
     retried = run_grid(specs, store, retry_failed=True, progress=False, log=lambda *_: None)
     assert retried.done == [specs[0].run_id] and store.recorded()[specs[0].run_id] == "ok"
