@@ -1,4 +1,4 @@
-"""aebench command line: run, list (report and check come with their issues).
+"""aebench command line: run, report, check, list.
 
 Every user mistake ends as one line on stderr and exit code 2; Ctrl-C / SIGTERM end with 130 and
 leave the results valid (the next identical command finishes the grid).
@@ -11,23 +11,7 @@ import sys
 import click
 
 from benchmark.errors import UserError, choices
-
-
-def _split_list(value: str, what: str) -> list[str]:
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    if not items:
-        raise UserError(f"{what} is empty")
-    return list(dict.fromkeys(items))  # drop repeats, keep order
-
-
-def _parse_seeds(value: str) -> list[int]:
-    try:
-        seeds = [int(s) for s in _split_list(value, "--seeds")]
-    except ValueError:
-        raise UserError(f"--seeds {value!r}: expected comma-separated integers such as 0,1,2") from None
-    if min(seeds) < 0:
-        raise UserError(f"--seeds {value!r}: seeds must be >= 0")
-    return seeds
+from benchmark.options import RUN_OPTIONS, eval_settings
 
 
 def _parse_overrides(items: tuple[str, ...]) -> dict[str, dict]:
@@ -61,80 +45,38 @@ def cli():
     """aebench: train and compare generative autoencoders (SWAE, VAE, beta-VAE, WAE, VampPrior)."""
 
 
-def _parse_positive_int(value, option: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if number < 1 or str(value).strip() != str(number):
-        raise UserError(f"{option} {value!r}: expected an integer >= 1")
-    return number
-
-
-def _parse_number(value, option: str, minimum: float) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise UserError(f"{option} {value!r}: expected a number >= {minimum:g}") from None
-    if number < minimum:
-        raise UserError(f"{option} {value!r}: expected a number >= {minimum:g}")
-    return number
+def _run_option_flags(command):
+    """Every run option of benchmark.options as a click option (each declared once, there)."""
+    for option in reversed(RUN_OPTIONS):
+        command = click.option(option.cli_flag, option.key, default=None, multiple=option.repeatable,
+                               metavar=option.metavar, help=option.help)(command)
+    return command
 
 
 @cli.command()
 @click.option("--config", "config_file", default=None, help="A study file (TOML) listing the grid; options override it.")
-@click.option("--models", default=None, help="Comma-separated model names (default: every registered model).")
-@click.option("--dataset", "datasets", multiple=True, help="Dataset name; repeat or comma-separate for several "
-              "(default: the profile's dataset).")
-@click.option("--seeds", default=None, help="Comma-separated seeds (default: 0).")
-@click.option("--epochs", default=None, help="Override the profile's number of epochs.")
-@click.option("--profile", default=None, help="smoke, quick (default) or paper.")
-@click.option("--data-root", default=None, help="Folder with IDX files (default: $AEBENCH_DATA or ./data).")
-@click.option("--out", default=None, help="Folder holding the experiments (default: results).")
-@click.option("--experiment", default=None, help="Experiment subfolder (default: the profile's name).")
-@click.option("--device", default=None, help="auto (default), cpu, cuda or mps.")
+@_run_option_flags
 @click.option("--set", "sets", multiple=True, metavar="MODEL.FIELD=VALUE", help="Override a model hyperparameter.")
-@click.option("--jobs", default=None, help="Grid cells run at once on this machine, each in its own process (default 1).")
-@click.option("--executor", default=None, help="local (default) or ray.")
-@click.option("--ray-address", default=None, help="Address of a running Ray cluster (default: start Ray locally).")
-@click.option("--ray-cpus-per-run", default=None, help="CPUs each Ray task reserves (default 1).")
-@click.option("--ray-gpus-per-run", default=None, help="GPUs each Ray task reserves; > 0 trains on cuda (default 0).")
-@click.option("--fid-backbone", default=None, help="FID feature network: auto (default), inception or classifier.")
-@click.option("--fid-samples", type=int, default=None, help="Generated images per FID (default: the profile's; 0: no FID).")
-@click.option("--fid-reference", type=int, default=None, help="Test images of the FID reference, at most (default: the profile's).")
-@click.option("--inception-weights", default=None, metavar="PATH", help="pytorch-fid's Inception weights file "
-              "(default: $TORCH_HOME/hub/checkpoints/pt_inception-2015-12-05-6726825d.pth).")
 @click.option("--retry-failed", is_flag=True, help="Run again the cells recorded as failed.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def run(config_file, models, datasets, seeds, epochs, profile, data_root, out, experiment, device, sets, jobs,
-        executor, ray_address, ray_cpus_per_run, ray_gpus_per_run, fid_backbone, fid_samples, fid_reference,
-        inception_weights, retry_failed, quiet):
+def run(config_file, sets, retry_failed, quiet, **given):
     """Train and evaluate every (model, dataset, seed) cell not already recorded."""
     from pathlib import Path
 
     from benchmark.executors import make_executor
     from benchmark.profiles import get_profile
+    from benchmark.registry import MODELS
     from benchmark.results import ResultsStore
     from benchmark.runner import plan, preflight, run_grid, save_resolved_config
     from benchmark.study import load_study, resolve
-    from models.registry import MODELS
 
-    options = {"models": models, "datasets": ",".join(datasets) or None, "seeds": seeds, "epochs": epochs,
-               "profile": profile, "data_root": data_root, "out": out, "experiment": experiment, "device": device,
-               "jobs": jobs, "executor": executor, "ray_address": ray_address, "ray_cpus_per_run": ray_cpus_per_run,
-               "ray_gpus_per_run": ray_gpus_per_run, "fid_backbone": fid_backbone, "fid_samples": fid_samples,
-               "fid_reference": fid_reference, "inception_weights": inception_weights}
-    config = resolve(load_study(config_file) if config_file else {}, options, _parse_overrides(sets))
+    given = {k: (",".join(v) or None) if isinstance(v, tuple) else v for k, v in given.items()}  # repeated flags
+    config = resolve(load_study(config_file) if config_file else {}, given, _parse_overrides(sets), config_file)
     prof = get_profile(config["profile"])
-    model_names = _split_list(config["models"], "--models") if "models" in config else list(MODELS)
-    dataset_names = _split_list(config["datasets"], "--dataset") if "datasets" in config else [prof.dataset]
-    epochs = _parse_positive_int(config["epochs"], "--epochs") if config.get("epochs") is not None else None
-    evaluation = {k: config[k] for k in ("fid_backbone", "fid_samples", "fid_reference", "inception_weights") if k in config}
-    specs = plan(prof, model_names, dataset_names, _parse_seeds(config["seeds"]), epochs, config["hparams"],
-                 eval_overrides=evaluation)
-    pool = make_executor(config["executor"], _parse_positive_int(config["jobs"], "--jobs"), config.get("ray_address"),
-                         _parse_number(config["ray_cpus_per_run"], "--ray-cpus-per-run", 0.01),
-                         _parse_number(config["ray_gpus_per_run"], "--ray-gpus-per-run", 0))
+    specs = plan(prof, config.get("models", list(MODELS)), config.get("datasets", [prof.dataset]), config["seeds"],
+                 config.get("epochs"), config["hparams"], eval_overrides=eval_settings(config))
+    pool = make_executor(config["executor"], config["jobs"], config.get("ray_address"), config["ray_cpus_per_run"],
+                         config["ray_gpus_per_run"])
     device = _resolve_device(config["device"]) if config["executor"] == "local" or config["device"] != "auto" else "cpu"
     preflight(specs, config.get("data_root"), device)
     folder = Path(config["out"]) / (config.get("experiment") or prof.name)
@@ -160,7 +102,7 @@ def list_command(data_root):
     """The models, datasets (and whether each is here) and profiles."""
     from benchmark.data import DATASETS, availability
     from benchmark.profiles import PROFILES
-    from models.registry import MODELS
+    from benchmark.registry import MODELS
 
     click.echo("Models:")
     for name, cls in MODELS.items():

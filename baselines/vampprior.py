@@ -19,22 +19,15 @@ import torch
 from torch import nn
 
 from baselines.vae import VAE, VAEConfig
-from models.pseudo_inputs import PseudoInputs, check_pseudo_input_count, require_pseudo_input_settings
+from models.pseudo_inputs import PseudoInputs, PseudoInputsConfig
 
 LOG_2PI = math.log(2 * math.pi)
 PLACEHOLDER_PSEUDO_INPUT = 0.5  # value before prepare() replaces the pseudo-inputs with training images
 
 
 @dataclass
-class VampPriorConfig(VAEConfig):
+class VampPriorConfig(VAEConfig, PseudoInputsConfig):  # init_noise and the K checks come from PseudoInputsConfig
     K: int = 500  # number of pseudo-inputs (the paper's value); must be <= training images
-    init_noise: float = 0.01  # std of the noise added to the training images the pseudo-inputs start from
-
-    check_data = check_pseudo_input_count  # K <= training images, checked before any run starts
-
-    def __post_init__(self):
-        super().__post_init__()
-        require_pseudo_input_settings(self)
 
 
 def log_normal_diag(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

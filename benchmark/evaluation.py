@@ -52,11 +52,11 @@ class EvalConfig:
         if not self.knn_ks or min(self.knn_ks) < 1:
             raise HyperparameterError(f"evaluation knn_ks = {self.knn_ks!r}: must be integers >= 1")
         if self.fid_backbone not in BACKBONES:
-            raise UserError(f"--fid-backbone {self.fid_backbone!r}: unknown backbone; choices: {', '.join(BACKBONES)}")
-        _require_int(self.fid_samples, 0, "--fid-samples", "0 (no FID) or at least 2")
+            raise UserError(f"fid_backbone = {self.fid_backbone!r}: unknown backbone; choices: {', '.join(BACKBONES)}")
+        _require_int(self.fid_samples, 0, "fid_samples", "0 (no FID) or at least 2")
         if self.fid_samples == 1:
-            raise UserError("--fid-samples 1: must be 0 (no FID) or at least 2")
-        _require_int(self.fid_reference, 2, "--fid-reference", "an integer >= 2")
+            raise UserError("fid_samples = 1: must be 0 (no FID) or at least 2")
+        _require_int(self.fid_reference, 2, "fid_reference", "an integer >= 2")
         _require_int(self.batch_size, 1, "evaluation batch_size", "an integer >= 1")
         _require_int(self.neighbours_k, 1, "evaluation neighbours_k", "an integer >= 1")
         _require_int(self.neighbours_subset, 2 * self.neighbours_k + 1, "evaluation neighbours_subset",

@@ -13,9 +13,9 @@ from concurrent.futures.process import BrokenProcessPool
 
 import torch
 
+from benchmark.cell import run_in_worker
 from benchmark.errors import UserError
 from benchmark.provenance import PROJECT_ROOT
-from benchmark.runner import run_cell
 
 
 class SerialExecutor:
@@ -25,7 +25,7 @@ class SerialExecutor:
 
     def run(self, specs, data_root, device, progress):
         for spec in specs:
-            yield spec, run_cell(spec, data_root, device, progress), ""
+            yield spec, run_in_worker(spec, data_root, device, progress), ""
 
 
 def _init_worker(threads: int) -> None:
@@ -49,7 +49,7 @@ class ProcessExecutor:
         futures = {}
         try:
             for spec in specs:
-                futures[pool.submit(run_cell, spec, data_root, device, False, self.threads)] = spec
+                futures[pool.submit(run_in_worker, spec, data_root, device, False, self.threads)] = spec
             while futures:
                 done, _ = wait(futures, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -101,7 +101,7 @@ class RayExecutor:
         started_ray = self._connect()
         cpus = self.ray.cluster_resources().get("CPU", 1)
         self.parallelism = max(1, int(cpus // self.cpus_per_run))
-        task = self.ray.remote(run_cell).options(num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=0)
+        task = self.ray.remote(run_in_worker).options(num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=0)
         device = "cuda" if self.gpus_per_run > 0 else device
         threads = max(1, int(self.cpus_per_run))
         refs = {}

@@ -21,14 +21,13 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from benchmark.report import direction  # noqa: E402
-from benchmark.results import write_atomic  # noqa: E402
+from benchmark.atomic import write_atomic  # noqa: E402
+from benchmark.metrics.directions import ARROWS, direction  # noqa: E402
 
 FIGURES = "figures"
 RECONSTRUCTED_IMAGES = 10  # one test image of each of the first classes
 LATENT_POINTS = 2000  # test images shown in each latent map
 DPI = 100
-ARROWS = {"max": " ↑", "min": " ↓"}
 
 
 def _file_name(text: str) -> str:
@@ -72,7 +71,7 @@ def metric_bars(values: pd.DataFrame, directions: dict[str, str | None], path: P
         sns.pointplot(data=part, x="label", y="value", hue="dataset", palette=colours, hue_order=datasets,
                       errorbar="sd", capsize=0.15, ax=ax,
                       linestyle="none", dodge=0.3 if several else False, legend=several and ax is axes[0])
-        ax.set_title(column + ARROWS.get(directions.get(column), ""), fontsize=10)
+        ax.set_title(f"{column} {ARROWS.get(directions.get(column), '')}".rstrip(), fontsize=10)
         ax.set_xlabel("")
         ax.set_ylabel("")
         ax.tick_params(axis="x", rotation=30 if part["label"].nunique() > 3 else 0)
@@ -188,22 +187,12 @@ def _one_per_class(labels: np.ndarray, k: int) -> np.ndarray:
     return np.array(chosen + rest[: k - len(chosen)])
 
 
-def _load_model(checkpoint: Path):
-    import torch
-
-    from models.registry import build_model
-
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    model = build_model(state["model"], tuple(state["image_shape"]), state["hparams"])
-    model.load_state_dict(state["state_dict"])
-    return model.eval()
-
-
 def model_views(folder: Path, dataset: str, picks: pd.DataFrame, data_root, out: Path) -> tuple[list, list[str]]:
     """Reconstructions and latent maps of one dataset, one checkpoint per model; (links, notes)."""
     try:
         import torch
 
+        from benchmark.checkpoints import load_model
         from benchmark.data import load_dataset
 
         binarize = bool(picks["binarize"].iloc[0]) if "binarize" in picks and pd.notna(picks["binarize"].iloc[0]) else False
@@ -220,7 +209,7 @@ def model_views(folder: Path, dataset: str, picks: pd.DataFrame, data_root, out:
             notes.append(f"{pick.label} on {dataset}: no checkpoint {checkpoint.relative_to(folder)}; no reconstructions or latent map")
             continue
         try:
-            model = _load_model(checkpoint)
+            model = load_model(checkpoint)
             with torch.inference_mode():
                 reconstructions[pick.label] = model.reconstruct(data.test_x[shown]).float().numpy()
                 latents[pick.label] = (model.encode(data.test_x[subset]).float().flatten(1).numpy(), labels[subset])

@@ -1,7 +1,7 @@
 """Profiles: named bundles of training, data and shared model settings.
 
 smoke: seconds per model on digits (tests, CI). quick: minutes per model on a CPU (mnist-5k).
-paper: the SWAE paper's settings (shared SWAE.md), meant for a GPU; it runs on a CPU, slowly.
+paper: the SWAE paper's settings (docs/swae.md), meant for a GPU; it runs on a CPU, slowly.
 A model's own per-profile values (SWAE's K, say) live in its file as `profile_defaults`.
 """
 from __future__ import annotations

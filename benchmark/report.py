@@ -18,27 +18,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark.atomic import write_atomic
 from benchmark.errors import UserError
-from benchmark.results import METRIC_COLUMNS, read_csv, write_atomic
+from benchmark.metrics.directions import ARROWS, HIGHER, LOWER, direction
+from benchmark.results import METRIC_COLUMNS, read_csv
 
-HIGHER, LOWER = "max", "min"
-ARROWS = {HIGHER: "↑", LOWER: "↓", None: ""}
 RUN_COLUMNS_NEEDED = ["run_id", "model", "dataset", "seed", "status"]
 # What makes two runs of one model the same configuration, the seed aside (the profile's name does
 # not: two profiles with identical settings give identical numbers).
 CONFIG_COLUMNS = ["hparams", "train_config", "eval_config", "binarize"]
 SUMMARY_COLUMNS = ["model", "dataset", "metric", "split", "n", "backbone", "mean", "std", "n_seeds"]
-
-
-def direction(metric: str) -> str | None:
-    """HIGHER when a larger value is better, LOWER when a smaller one is, None when unknown."""
-    if metric == "fid_backbone_acc":  # describes the FID backbone, the same for every model: not a score
-        return None
-    if metric.endswith("_acc") or metric.startswith(("trustworthiness", "continuity")):
-        return HIGHER
-    if metric.startswith(("recon_", "fid", "denoise")):
-        return LOWER
-    return None
 
 
 # ---------------------------------------------------------------- finding and reading an experiment
@@ -349,7 +338,7 @@ def write_report(folder: str | Path, data_root=None, figures: bool = True) -> Re
     notes = _config_note(results)
     figure_links: dict[str, list[tuple[str, str]]] = {}
     if figures:
-        from benchmark.figures import make_figures
+        from benchmark.figures import make_figures  # here: matplotlib only when figures are drawn
 
         figure_links, figure_notes = make_figures(results, data_root)
         notes += figure_notes

@@ -6,7 +6,6 @@ last: a run counts as done only once its row is there, and a rerun replaces any 
 """
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from pathlib import Path
@@ -67,17 +66,13 @@ class ResultsStore:
         runs = self.runs()
         return dict(zip(runs["run_id"], runs["status"]))
 
-    def record(self, run: dict, metrics: list[dict], history: list[dict], checkpoint: dict | None, samples: bytes | None):
+    def record(self, run: dict, metrics: list[dict], history: list[dict], checkpoint: bytes | None, samples: bytes | None):
         """Store one finished (or failed) run; any earlier rows of the same run_id are replaced."""
         run_id = run["run_id"]
         if history:
             write_atomic(self.folder / "history" / f"{run_id}.csv", csv_bytes(pd.DataFrame(history)))
-        if checkpoint is not None:
-            import torch  # here, so that reading results (report, check) never needs torch
-
-            buffer = io.BytesIO()
-            torch.save(checkpoint, buffer)
-            write_atomic(self.folder / "checkpoints" / f"{run_id}.pt", buffer.getvalue())
+        if checkpoint is not None:  # bytes in benchmark.checkpoints' format
+            write_atomic(self.folder / "checkpoints" / f"{run_id}.pt", checkpoint)
         if samples is not None:
             write_atomic(self.folder / "samples" / f"{run_id}.png", samples)
         self._replace_rows(self.metrics_path, self.metrics(), pd.DataFrame(metrics, columns=METRIC_COLUMNS), run_id)

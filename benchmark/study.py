@@ -17,6 +17,9 @@ A study file lists what a grid needs (every key optional):
     [hparams.swae]
     K = 200
 
+The keys, their types and defaults come from benchmark.options (RUN_OPTIONS), which also makes the
+command-line flags of `run`.
+
 Command-line options override the file; --set overrides hparams field by field. The resolved
 configuration is saved beside the results as config.json.
 """
@@ -25,17 +28,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmark.errors import UserError, choices
+from benchmark.options import DEFAULTS, RUN_OPTIONS, parse_options
 from benchmark.tomlfile import read_toml
 
-DEFAULTS = {"profile": "quick", "seeds": "0", "out": "results", "device": "auto", "jobs": 1, "executor": "local",
-            "ray_cpus_per_run": 1.0, "ray_gpus_per_run": 0.0}
-# key -> accepted TOML types
-KEYS = {
-    "models": (list, str), "datasets": (list, str), "seeds": (list, str, int), "profile": (str,), "epochs": (int,),
-    "experiment": (str,), "out": (str,), "device": (str,), "data_root": (str,), "jobs": (int,), "executor": (str,),
-    "ray_address": (str,), "ray_cpus_per_run": (int, float), "ray_gpus_per_run": (int, float), "hparams": (dict,),
-    "fid_backbone": (str,), "fid_samples": (int,), "fid_reference": (int,), "inception_weights": (str,),
-}
+# key -> accepted TOML types: every run option, plus the per-model hyperparameter tables
+KEYS = {option.key: option.kinds for option in RUN_OPTIONS} | {"hparams": (dict,)}
 
 
 def load_study(path: str | Path) -> dict:
@@ -54,18 +51,13 @@ def load_study(path: str | Path) -> dict:
     return data
 
 
-def as_text_list(value) -> str:
-    """Lists from TOML and comma-separated strings from the command line, as one text form."""
-    return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
-
-
-def resolve(study: dict, options: dict, overrides: dict[str, dict]) -> dict:
-    """Defaults, then the study file, then the options given on the command line (None = not given)."""
-    resolved = DEFAULTS | {k: v for k, v in study.items() if k != "hparams"}
-    resolved |= {k: v for k, v in options.items() if v is not None}
-    for key in ("models", "datasets", "seeds"):
-        if key in resolved:
-            resolved[key] = as_text_list(resolved[key])
+def resolve(study: dict, given: dict, overrides: dict[str, dict], study_path: str | Path | None = None) -> dict:
+    """Defaults, then the study file, then the options given on the command line (None = not given),
+    each parsed into its type. Hyperparameters: the file's tables, then --set field by field."""
+    resolved = parse_options(DEFAULTS, lambda option: option.key)
+    resolved |= parse_options({k: v for k, v in study.items() if k != "hparams"},
+                              lambda option: f"study file {study_path}: {option.key}")
+    resolved |= parse_options(given, lambda option: option.cli_flag)
     hparams = {model: dict(fields) for model, fields in study.get("hparams", {}).items()}
     for model, fields in overrides.items():
         hparams.setdefault(model, {}).update(fields)

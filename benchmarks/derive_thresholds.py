@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmark.report import HIGHER, direction  # noqa: E402
+from benchmark.metrics.directions import HIGHER, direction  # noqa: E402
 
 CHECKED = ["recon_sse", "knn5_acc", "linear_acc", "denoise_sse_s0.3", "trustworthiness_k10", "fid"]
 RELATIVE_MARGIN = {"fid": 0.20}

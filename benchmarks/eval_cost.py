@@ -72,7 +72,7 @@ def main() -> None:
     from benchmark.metrics.fid import reference_statistics, reference_stats_path
     from benchmark.metrics.local_structure import fixed_subset
     from benchmark.profiles import get_profile
-    from models.registry import build_model
+    from benchmark.registry import build_model
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
     profile = get_profile(args.profile)

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmark.data import load_dataset  # noqa: E402
 from benchmark.optim import make_optimizer  # noqa: E402
 from benchmark.profiles import get_profile, model_settings  # noqa: E402
-from models.registry import MODELS, build_model  # noqa: E402
+from benchmark.registry import MODELS, build_model  # noqa: E402
 
 
 def seconds_per_step(model, data, batch_size: int, steps: int, optimizer_name: str, lr: float) -> float:

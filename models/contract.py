@@ -1,6 +1,6 @@
 """The contract every model of the suite fulfils, and the typed hyperparameters each one declares.
 
-A model is an nn.Module with encode / decode / sample / reconstruct / loss (see DESIGN.md). The loop,
+A model is an nn.Module with encode / decode / sample / reconstruct / loss (see docs/architecture.md). The loop,
 the metrics and the runner only ever call these methods, so nothing outside a model's own file needs
 to know which model it is.
 """

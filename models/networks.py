@@ -99,7 +99,7 @@ def conv_decoder(latent_dim, shape):
                          nn.ConvTranspose2d(32, c, 4, 2, 1))
 
 
-# --- gated: the SWAE paper's networks (see shared SWAE.md, "Paper-scale settings")
+# --- gated: the SWAE paper's networks (see docs/swae.md, "Paper-scale settings")
 
 
 def gated_encoder(shape, out_dim):

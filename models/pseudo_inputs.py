@@ -1,7 +1,8 @@
 """Learnable pseudo-inputs in data space, shared by the priors that use them (SWAE, VampPrior).
 
-A model mixes in PseudoInputs and owns `self.pseudo_inputs` (K x C x H x W, an nn.Parameter) and a
-config with fields K and init_noise. The mixin starts them at K distinct random training images plus
+A model mixes in PseudoInputs and owns `self.pseudo_inputs` (K x C x H x W, an nn.Parameter); its
+config derives from PseudoInputsConfig, which declares K and init_noise, validates them and rejects
+a K larger than the training set before any run starts (the check_data hook). The mixin starts them at K distinct random training images plus
 N(0, init_noise^2) noise (the `prepare` data hook) and projects them back onto [0, 1] after every
 optimiser step (`after_step`): a projection, rather than a clamp in the forward pass, keeps a pixel
 that touched 0 or 1 trainable instead of freezing its gradient.
@@ -9,10 +10,11 @@ that touched 0 or 1 trainable instead of freezing its gradient.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
-from models.contract import HyperparameterError
+from models.contract import HyperparameterError, Hyperparameters
 
 
 def require_pseudo_input_settings(config) -> None:
@@ -28,6 +30,21 @@ def check_pseudo_input_count(config, n_train: int) -> None:
         raise HyperparameterError(
             f"{type(config).__qualname__}.K = {config.K}: must be <= the number of training images ({n_train}), "
             f"since the pseudo-inputs start from K distinct training images; lower it with --set MODEL.K=N")
+
+
+@dataclass
+class PseudoInputsConfig(Hyperparameters):
+    """The hyperparameters every pseudo-input prior has; a model may change the default of K."""
+
+    K: int = 100  # number of pseudo-inputs (mixture components of the prior); must be <= training images
+    init_noise: float = 0.01  # std of the Gaussian noise added to the training images they start from
+
+    def __post_init__(self):
+        super().__post_init__()
+        require_pseudo_input_settings(self)
+
+    def check_data(self, n_train: int) -> None:
+        check_pseudo_input_count(self, n_train)  # K <= training images, before any run starts
 
 
 class PseudoInputs:

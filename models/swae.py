@@ -1,4 +1,4 @@
-"""SWAE, Symmetric Wasserstein Autoencoders (Sun & Guo, UAI 2021), as ../shared/SWAE.md describes it.
+"""SWAE, Symmetric Wasserstein Autoencoders (Sun & Guo, UAI 2021), as docs/swae.md describes it.
 
 A deterministic encoder E and decoder G, and a learnable prior: K pseudo-inputs u_k in data space,
 mapped by a prior network P_psi (the encoder's trunk shape, its own weights) to a diagonal Gaussian,
@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.contract import AutoEncoder, Hyperparameters, per_image_sum
+from models.contract import AutoEncoder, per_image_sum
 from models.networks import build_decoder, build_encoder
-from models.pseudo_inputs import PseudoInputs, check_pseudo_input_count, require_pseudo_input_settings
+from models.pseudo_inputs import PseudoInputs, PseudoInputsConfig
 
 PAIRINGS = ("euclidean", "cosine")
 # term name -> weight, as a function of the config; a term absent from the dict is dropped.
@@ -38,21 +38,16 @@ COSINE_EPS = 1e-8
 
 
 @dataclass
-class SWAEConfig(Hyperparameters):
-    K: int = 100  # number of pseudo-inputs (mixture components of the prior); must be <= training images
+class SWAEConfig(PseudoInputsConfig):  # K (default 100) and init_noise come from there
     beta: float = 0.5  # weight of the data-space term x (rec gets 1 - beta in xzrec)
     lam: float = 1.0  # the paper's lambda: weight of the latent-space term z
     objective: str = "xzrec"  # xzrec | xz | zrec
     pairing: str = "euclidean"  # euclidean | cosine: how a batch image picks its pseudo-input
-    init_noise: float = 0.01  # std of the Gaussian noise added to the training images the pseudo-inputs start from
     logvar_min: float = -6.0  # the prior network's log-variance is clamped to [logvar_min, logvar_max]
     logvar_max: float = 2.0
 
-    check_data = check_pseudo_input_count  # K <= training images, checked before any run starts
-
     def __post_init__(self):
         super().__post_init__()
-        require_pseudo_input_settings(self)
         self.require(0.0 <= self.beta <= 1.0, "beta", "must be in [0, 1]")
         self.require(math.isfinite(self.lam) and self.lam >= 0.0, "lam", "must be a finite number >= 0")
         self.require(self.objective in OBJECTIVES, "objective", f"must be one of {', '.join(OBJECTIVES)}")

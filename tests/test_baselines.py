@@ -15,7 +15,7 @@ from benchmark.runner import plan
 from benchmark.training import fit
 from models.contract import HyperparameterError
 from models.networks import Reshape
-from models.registry import MODELS, build_model
+from benchmark.registry import MODELS, build_model
 
 AUTHORS_SCALES = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]  # the WAE authors' IMQ scales, written out again here
 TINY_SHAPE = (1, 1, 2)  # two-pixel images: every term can be worked out with a pencil

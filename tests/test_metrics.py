@@ -147,9 +147,9 @@ def test_fixed_subset_is_seeded_sorted_and_whole_when_small():
 
 @pytest.mark.parametrize("kwargs,message", [
     ({"fid_backbone": "resnet"}, "choices: auto, inception, classifier"),
-    ({"fid_samples": -1}, "--fid-samples"),
-    ({"fid_samples": 1}, "--fid-samples"),
-    ({"fid_reference": 1}, "--fid-reference"),
+    ({"fid_samples": -1}, "fid_samples = -1"),
+    ({"fid_samples": 1}, "fid_samples = 1"),
+    ({"fid_reference": 1}, "fid_reference = 1"),
     ({"denoise_sigmas": (0.1, -0.2)}, "denoise_sigmas"),
     ({"neighbours_k": 10, "neighbours_subset": 15}, "neighbours_subset"),
 ])

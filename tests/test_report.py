@@ -200,16 +200,16 @@ def test_figures_are_png_and_the_report_works_without_checkpoints(experiment):
 def test_reconstructions_and_latent_maps_from_checkpoints(tmp_path):
     import torch
 
-    from models.registry import build_model
+    from benchmark.checkpoints import checkpoint_bytes
+    from benchmark.registry import build_model
 
     values = {("vae", 0): {"knn5_acc": 0.5}, ("vae", 1): {"knn5_acc": 0.75}}
     folder = write_experiment(tmp_path / "e", values, set())
     (folder / "checkpoints").mkdir()
     torch.manual_seed(0)
     model = build_model("vae", (1, 8, 8), {"latent_dim": 3, "arch": "mlp"})
-    torch.save({"model": "vae", "image_shape": (1, 8, 8), "hparams": {"latent_dim": 3, "arch": "mlp"},
-                "state_dict": model.state_dict(), "run_id": "vae_digits_s0_abcd1234"},
-               folder / "checkpoints" / "vae_digits_s0_abcd1234.pt")
+    checkpoint = checkpoint_bytes(model, "vae", {"latent_dim": 3, "arch": "mlp"}, "vae_digits_s0_abcd1234")
+    (folder / "checkpoints" / "vae_digits_s0_abcd1234.pt").write_bytes(checkpoint)
     outcome = write_report(folder)
     assert is_png(folder / "figures" / "reconstructions_digits.png")
     assert is_png(folder / "figures" / "latents_digits.png")

@@ -19,11 +19,11 @@ def metric_rows(run_id, value):
 
 def test_record_writes_every_file(tmp_path):
     store = ResultsStore(tmp_path / "exp")
-    store.record(run_row("a"), metric_rows("a", 0.9), [{"epoch": 1, "train_loss": 2.0}], {"w": 1}, b"\x89PNG")
+    store.record(run_row("a"), metric_rows("a", 0.9), [{"epoch": 1, "train_loss": 2.0}], b"weights", b"\x89PNG")
     assert list(store.runs().columns) == RUN_COLUMNS and list(store.metrics().columns) == METRIC_COLUMNS
     assert store.recorded() == {"a": "ok"}
     assert store.metrics()["value"].tolist() == [0.9]
-    assert (tmp_path / "exp/history/a.csv").exists() and (tmp_path / "exp/checkpoints/a.pt").exists()
+    assert (tmp_path / "exp/history/a.csv").exists() and (tmp_path / "exp/checkpoints/a.pt").read_bytes() == b"weights"
     assert (tmp_path / "exp/samples/a.png").read_bytes() == b"\x89PNG"
 
 

@@ -1,12 +1,13 @@
 import json
 
 import pytest
+import torch
 
 from benchmark.errors import UserError
 from benchmark.profiles import get_profile, model_settings
 from benchmark.results import ResultsStore
 from benchmark.runner import plan, run_grid
-from models.registry import MODELS, get_model_class
+from benchmark.registry import MODELS, get_model_class
 
 
 def test_plan_resolves_profile_settings_and_overrides():
@@ -37,10 +38,16 @@ def test_plan_rejects_bad_input_before_running_anything(kwargs, message):
 
 
 def test_every_registered_model_builds_under_every_profile():
+    shared = {"smoke": (8, "mlp"), "quick": (16, "auto"), "paper": (40, "gated")}  # latent_dim, arch
     for name in MODELS:
-        for profile in ("smoke", "quick", "paper"):
+        for profile, (latent_dim, arch) in shared.items():
             cls = get_model_class(name)
-            cls.Config.from_overrides(model_settings(get_profile(profile), cls), name)
+            config = cls.Config.from_overrides(model_settings(get_profile(profile), cls), name)
+            assert isinstance(config, cls.Config) and (config.latent_dim, config.arch) == (latent_dim, arch)
+            for field, value in cls.profile_defaults.get(profile, {}).items():
+                assert getattr(config, field) == value  # the model's own per-profile values are applied
+            model = cls((1, 28, 28), config)
+            assert model.encode(torch.rand(2, 1, 28, 28)).shape == (2, latent_dim)
 
 
 def test_grid_records_runs_and_skips_them_next_time(tmp_path):
@@ -57,16 +64,16 @@ def test_grid_records_runs_and_skips_them_next_time(tmp_path):
 
 
 def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, monkeypatch):
-    import benchmark.runner as runner
+    import benchmark.cell as cell
 
-    real_fit = runner.fit
+    real_fit = cell.fit
 
     def fit_that_breaks_seed_1(model, data, config, seed, progress=True):
         if seed == 1:
             raise RuntimeError("boom")
         return real_fit(model, data, config, seed, progress)
 
-    monkeypatch.setattr(runner, "fit", fit_that_breaks_seed_1)
+    monkeypatch.setattr(cell, "fit", fit_that_breaks_seed_1)
     store = ResultsStore(tmp_path)
     specs = plan(get_profile("smoke"), ["vae"], ["digits"], [1, 0], epochs=1)
     outcome = run_grid(specs, store, progress=False, log=lambda *_: None)
@@ -77,7 +84,7 @@ def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, monkeypatch):
     # failed cells are skipped on a plain rerun, retried on request
     rerun = run_grid(specs, store, progress=False, log=lambda *_: None)
     assert rerun.skipped == [s.run_id for s in specs] and rerun.skipped_failed == [specs[0].run_id]
-    monkeypatch.setattr(runner, "fit", real_fit)
+    monkeypatch.setattr(cell, "fit", real_fit)
     retried = run_grid(specs, store, retry_failed=True, progress=False, log=lambda *_: None)
     assert retried.done == [specs[0].run_id] and store.recorded()[specs[0].run_id] == "ok"
 
@@ -85,15 +92,16 @@ def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, monkeypatch):
 def test_paper_profile_pieces_run_together_on_a_small_set():
     """Gated networks, AdamNormGrad, dynamic binarisation and latent 40 end to end (one epoch on
     digits, K lowered to fit its 1257 training images); the full paper scale needs a GPU."""
+    from benchmark.cell import train_and_evaluate
+    from benchmark.checkpoints import read_checkpoint
     from benchmark.data import load_dataset
-    from benchmark.runner import execute
 
     spec = plan(get_profile("paper"), ["swae"], ["digits"], [0], epochs=1, overrides={"swae": {"K": "50"}},
                 eval_overrides={"fid_samples": 0})[0]
     assert spec.binarize and spec.train.optimizer == "adam-normgrad" and spec.train.batch_size == 100
     assert spec.hparams["arch"] == "gated" and spec.hparams["latent_dim"] == 40
-    cell = execute(spec, load_dataset("digits", binarize=True), "cpu", progress=False)
+    cell = train_and_evaluate(spec, load_dataset("digits", binarize=True), "cpu", progress=False)
     assert cell.run["status"] == "ok", cell.run["reason"]
     values = {m["metric"]: m["value"] for m in cell.metrics}
     assert values["knn5_acc"] > 0.3 and "fid" not in values  # one epoch: far above chance (0.1) already
-    assert cell.checkpoint["hparams"]["K"] == 50
+    assert read_checkpoint(cell.checkpoint)["hparams"]["K"] == 50

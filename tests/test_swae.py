@@ -16,7 +16,7 @@ from benchmark.runner import plan
 from benchmark.training import TrainConfig, fit
 from models.contract import HyperparameterError
 from models.networks import GatedConv2d, Reshape, build_decoder, build_encoder
-from models.registry import build_model
+from benchmark.registry import build_model
 from models.swae import SWAE, SWAEConfig, nearest_pseudo_inputs
 
 

@@ -8,7 +8,7 @@ from benchmark.evaluation import EvalConfig, evaluate
 from benchmark.optim import AdamNormGrad, make_optimizer
 from benchmark.training import TrainConfig, fit, validation_terms
 from models.contract import AutoEncoder, Hyperparameters, HyperparameterError
-from models.registry import build_model
+from benchmark.registry import build_model
 
 
 class LinearAE(AutoEncoder):

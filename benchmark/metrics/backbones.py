@@ -119,7 +119,7 @@ def require_inception_weights(user_path=None) -> Path:
     path = inception_weights_path(user_path)
     if not path.is_file():
         where = f"the file {path}" if user_path else f"{path} (torch's hub cache; set TORCH_HOME to move it)"
-        raise UserError(f"--fid-backbone inception needs pytorch-fid's Inception weights, not found at {where}; "
+        raise UserError(f"the inception FID backbone needs pytorch-fid's Inception weights, not found at {where}; "
                         f"download {INCEPTION_FILE} from pytorch-fid's releases (github.com/mseitzer/pytorch-fid) "
                         f"and put it there, pass --inception-weights PATH, or use --fid-backbone classifier")
     return path

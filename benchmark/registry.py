@@ -1,4 +1,8 @@
-"""Model registry: the one place that maps a user-facing name to a model class. One line per model."""
+"""Model registry: the one place that maps a user-facing name to a model class. One line per model.
+
+It sits above both model folders (models/ holds the contract and SWAE, baselines/ builds on models/),
+so neither folder imports the other upward.
+"""
 from __future__ import annotations
 
 from baselines.beta_vae import BetaVAE

@@ -1,0 +1,130 @@
+"""The worker side of a grid: what one cell is (RunSpec) and what runs it, in any process.
+
+train_and_evaluate(spec, data, device) trains and scores one cell on data already in memory;
+run_in_worker(spec, data_root, device) is the entry point a worker process or Ray task calls: it
+loads the dataset once per process and then calls train_and_evaluate. Neither writes a file: the
+CellResult travels back to the driver (benchmark.runner), which alone records it.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import torch
+from torchvision.utils import save_image
+
+from benchmark.checkpoints import checkpoint_bytes
+from benchmark.data import DataSplits, load_dataset
+from benchmark.errors import UserError
+from benchmark.evaluation import EvalConfig, evaluate
+from benchmark.provenance import versions
+from benchmark.registry import build_model
+from benchmark.training import TrainConfig, fit
+
+SAMPLE_GRID = 64
+
+
+@dataclass
+class RunSpec:
+    """One cell of the grid, fully resolved: everything that determines its numbers."""
+
+    model: str
+    dataset: str
+    seed: int
+    profile: str
+    hparams: dict
+    train: TrainConfig
+    eval: EvalConfig
+    binarize: bool
+
+    def identity(self) -> dict:
+        return {"model": self.model, "dataset": self.dataset, "seed": self.seed, "hparams": self.hparams,
+                "train": self.train.to_dict(), "eval": self.eval.to_dict(), "binarize": self.binarize}
+
+    @property
+    def config_hash(self) -> str:
+        """Hash of everything that determines the result (not the profile's name, device or paths)."""
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:12]
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.model}_{self.dataset}_s{self.seed}_{self.config_hash[:8]}"
+
+
+@dataclass
+class CellResult:
+    """What one cell produces; the driver alone writes it to the store."""
+
+    run: dict
+    metrics: list[dict] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)
+    checkpoint: bytes | None = None  # benchmark.checkpoints format
+    samples: bytes | None = None  # PNG
+
+
+def train_and_evaluate(spec: RunSpec, data: DataSplits, device: str, progress: bool = True) -> CellResult:
+    """Train and evaluate one cell. Failures become a failed run with its reason; only an
+    interruption propagates."""
+    started = datetime.now(timezone.utc)
+    cell = CellResult(run={
+        "run_id": spec.run_id, "model": spec.model, "dataset": spec.dataset, "seed": spec.seed,
+        "profile": spec.profile, "config_hash": spec.config_hash, "hparams": json.dumps(spec.hparams, sort_keys=True),
+        "train_config": json.dumps(spec.train.to_dict()), "eval_config": json.dumps(spec.eval.to_dict()),
+        "binarize": spec.binarize, "device": device, "status": "ok", "reason": "", **versions()})
+    try:
+        torch.manual_seed(spec.seed)
+        model = build_model(spec.model, data.image_shape, spec.hparams).to(device)
+        result = fit(model, data, spec.train, spec.seed, progress)
+        cell.history = result.history
+        cell.run |= {"status": result.status, "reason": result.reason, "epochs_run": result.epochs_run,
+                     "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
+                     "train_seconds": result.seconds}
+        if result.status == "ok":
+            eval_started = time.perf_counter()
+            torch.manual_seed(spec.seed)
+            cell.metrics = [{"run_id": spec.run_id, "model": spec.model, "dataset": spec.dataset, "seed": spec.seed,
+                             **row} for row in evaluate(model, data, spec.eval)]
+            cell.run["eval_seconds"] = time.perf_counter() - eval_started
+            cell.checkpoint = checkpoint_bytes(model, spec.model, spec.hparams, spec.run_id)
+            cell.samples = _sample_grid_png(model, spec.seed)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except UserError as e:
+        cell.run |= {"status": "failed", "reason": str(e)}
+    except Exception as e:  # a bug or a numerical breakdown in one cell must not stop the grid
+        cell.run |= {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
+        traceback.print_exc()
+    cell.run["finished_at"] = started.isoformat(timespec="seconds")
+    return cell
+
+
+def _sample_grid_png(model, seed: int) -> bytes:
+    with torch.inference_mode():
+        images = model.sample(SAMPLE_GRID, torch.Generator().manual_seed(seed)).cpu()
+    buffer = io.BytesIO()
+    save_image(images, buffer, format="png", nrow=8)
+    return buffer.getvalue()
+
+
+_DATA_CACHE: dict[tuple, DataSplits] = {}
+
+
+def cached_dataset(name: str, binarize: bool, data_root, device: str) -> DataSplits:
+    """Each process loads a dataset once and reuses it for every cell it runs."""
+    key = (name, binarize, str(data_root), device)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE[key] = load_dataset(name, data_root, binarize=binarize).to(device)
+    return _DATA_CACHE[key]
+
+
+def run_in_worker(spec: RunSpec, data_root, device: str, progress: bool = False, threads: int | None = None) -> CellResult:
+    """Entry point of a worker (this process, a local process or a Ray task): everything it needs
+    travels in the call."""
+    if threads:
+        torch.set_num_threads(threads)
+    return train_and_evaluate(spec, cached_dataset(spec.dataset, spec.binarize, data_root, device), device, progress)

@@ -1,0 +1,20 @@
+"""Which way is better for each metric: the one place that knows it.
+
+Used by the report (best marks, ranks), the figures (arrows), the regression check and the
+threshold derivation. Plain Python: reading results never needs torch.
+"""
+from __future__ import annotations
+
+HIGHER, LOWER = "max", "min"
+ARROWS = {HIGHER: "↑", LOWER: "↓", None: ""}
+
+
+def direction(metric: str) -> str | None:
+    """HIGHER when a larger value is better, LOWER when a smaller one is, None when unknown."""
+    if metric == "fid_backbone_acc":  # describes the FID backbone, the same for every model: not a score
+        return None
+    if metric.endswith("_acc") or metric.startswith(("trustworthiness", "continuity")):
+        return HIGHER
+    if metric.startswith(("recon_", "fid", "denoise")):
+        return LOWER
+    return None
