@@ -1,6 +1,8 @@
 """VAE (Kingma & Welling 2014): Gaussian encoder, standard normal prior, Bernoulli or Gaussian likelihood.
 
-loss = rec + kl_weight * kl, each summed over pixels / latent dims and averaged over the batch.
+loss = rec + warmup_weight * kl_weight * kl, each summed over pixels / latent dims and averaged over
+the batch. warmup_weight rises linearly from 1/W to 1 over the first W = warmup_epochs training
+epochs (the training loop sets it; KL annealing as the VampPrior authors do it), and is 1 after.
 encode() returns the posterior mean, not a sample (the SWAE authors sampled; we do not).
 """
 from __future__ import annotations
@@ -20,9 +22,12 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 class VAEConfig(Hyperparameters):
     likelihood: str = "bernoulli"
     sigma: float = 0.1  # decoder std for the Gaussian likelihood
+    warmup_epochs: int = 0  # KL warm-up length (the profiles set it; 0: none)
 
     def __post_init__(self):
         super().__post_init__()
+        self.require(isinstance(self.warmup_epochs, int) and self.warmup_epochs >= 0, "warmup_epochs",
+                     "must be an integer >= 0")
         self.require(self.likelihood in LIKELIHOODS, "likelihood", f"must be one of {', '.join(LIKELIHOODS)}")
         self.require(self.sigma > 0, "sigma", "must be > 0")
 
@@ -65,4 +70,4 @@ class VAE(AutoEncoder):
         z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
         rec = self.reconstruction_term(self.decoder(z), x).mean()
         kl = self.kl_term(z, mu, logvar).mean()
-        return {"loss": rec + self.kl_weight * kl, "rec": rec, "kl": kl}
+        return {"loss": rec + self.warmup_weight * self.kl_weight * kl, "rec": rec, "kl": kl}

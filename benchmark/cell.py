@@ -82,7 +82,7 @@ def train_and_evaluate(spec: RunSpec, data: DataSplits, device: str, progress: b
         result = fit(model, data, spec.train, spec.seed, progress)
         cell.history = result.history
         cell.run |= {"status": result.status, "reason": result.reason, "epochs_run": result.epochs_run,
-                     "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
+                     "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss, "stopped": result.stopped,
                      "train_seconds": result.seconds}
         if result.status == "ok":
             eval_started = time.perf_counter()

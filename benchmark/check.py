@@ -14,6 +14,8 @@ Schema of the thresholds file: a table per dataset and model, one bound per metr
   numbers (integers or floats), min <= max, both inclusive. No other key is allowed.
 - The value compared is the MEAN over the seeds of the experiment's successful runs of that model on
   that dataset (the number in the report's table).
+- `stopped_by_cap = { max = 0.2 }` bounds the SHARE of that model's successful runs that the epoch cap
+  stopped rather than early stopping (runs.csv `stopped`): a check that the runs converged.
 
 A check fails (exit 1) when the value is outside its bound; when the experiment has no value for a
 bound's dataset, model or metric ("missing": a bound never passes silently); when a run of a bounded
@@ -34,6 +36,7 @@ from benchmark.tomlfile import read_toml
 from benchmark.report import Results, summarize
 
 BOUND_KEYS = ("min", "max")
+STOPPED_BY_CAP = "stopped_by_cap"
 EXAMPLE = "for example [digits.vae] knn5_acc = { min = 0.85 }"
 
 
@@ -120,7 +123,7 @@ def _bound(dataset: str, model: str, metric: str, spec, path: Path) -> Bound:
 
 def check(bounds: list[Bound], results: Results) -> list[Outcome]:
     """One outcome per bound, plus one per bounded (dataset, model) with failed runs."""
-    summary = summarize(results.values)
+    summary = pd.concat([summarize(results.values), cap_shares(results)], ignore_index=True)
     summary["base_model"] = summary["label"].map(dict(zip(results.values["label"], results.values["model"])))
     outcomes = []
     for dataset, model in dict.fromkeys((b.dataset, b.model) for b in bounds):
@@ -128,6 +131,20 @@ def check(bounds: list[Bound], results: Results) -> list[Outcome]:
         if outcome is not None:
             outcomes.append(outcome)
     return outcomes + [_check_one(bound, summary) for bound in bounds]
+
+
+def cap_shares(results: Results) -> pd.DataFrame:
+    """Summary-like rows of the pseudo-metric stopped_by_cap: per (dataset, label), the share of the
+    successful runs stopped by the epoch cap (NaN where runs.csv does not say: older results)."""
+    ok = results.runs[results.runs["status"] == "ok"].merge(
+        results.values[["run_id", "label"]].drop_duplicates(), on="run_id")
+    if ok.empty:
+        return pd.DataFrame(columns=["dataset", "label", "column", "mean", "n_seeds"])
+    stopped = ok["stopped"] if "stopped" in ok else pd.Series(pd.NA, index=ok.index)
+    capped = (stopped.astype(str) == "cap").astype(float).where(stopped.notna())
+    shares = ok.assign(capped=capped).groupby(["dataset", "label"], sort=False)["capped"]
+    rows = shares.agg(mean=lambda v: v.mean() if v.notna().all() else float("nan"), n_seeds="size").reset_index()
+    return rows.assign(column=STOPPED_BY_CAP)
 
 
 def _failed_runs(runs: pd.DataFrame, dataset: str, model: str) -> Outcome | None:
@@ -159,5 +176,8 @@ def _check_one(bound: Bound, summary: pd.DataFrame) -> Outcome:
         return Outcome(bound.name, False, f"missing: no value (metrics of {bound.model} on {bound.dataset}: "
                                           f"{', '.join(mine['column'])})")
     value, seeds = float(row["mean"].iloc[0]), int(row["n_seeds"].iloc[0])
+    if bound.metric == STOPPED_BY_CAP:
+        what = "unknown: runs.csv does not say why runs stopped" if math.isnan(value) else f"{value:.6g} of {seeds} runs"
+        return Outcome(bound.name, bound.holds(value), f"{what} stopped by the epoch cap, bound {bound.describe()}")
     return Outcome(bound.name, bound.holds(value), f"{value:.6g} (mean of {seeds} seed{'s' * (seeds != 1)}), "
                                                    f"bound {bound.describe()}")

@@ -20,6 +20,7 @@ from benchmark.idx import read_idx
 
 SPLIT_SEED = 0
 BINARIZE_SEED = 1234  # validation and test sets are binarised once, always the same way
+PROBE_BINARIZE_SEED = 1235  # the training images the probes are fit on, binarised once the same way
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 IDX_FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -42,6 +43,15 @@ class DataSplits:
     test_y: torch.Tensor
     binarized: bool = False
     source: str = ""
+    # With binarisation: the grey test images (what the model is asked to match: FID's reference) and
+    # the training images binarised once (what the probes are fit on, prepared like the test images).
+    # Without it, both are simply test_x and train_x.
+    test_grey: torch.Tensor | None = None
+    train_fixed: torch.Tensor | None = None
+
+    def __post_init__(self):
+        self.test_grey = self.test_x if self.test_grey is None else self.test_grey
+        self.train_fixed = self.train_x if self.train_fixed is None else self.train_fixed
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -57,8 +67,9 @@ class DataSplits:
         return torch.bernoulli(x, generator=generator) if self.binarized else x
 
     def to(self, device) -> "DataSplits":
-        moved = {k: getattr(self, k).to(device) for k in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
-        return DataSplits(self.name, **moved, binarized=self.binarized, source=self.source)
+        names = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y", "test_grey", "train_fixed")
+        return DataSplits(self.name, **{k: getattr(self, k).to(device) for k in names}, binarized=self.binarized,
+                          source=self.source)
 
 
 @dataclass(frozen=True)
@@ -235,7 +246,10 @@ def load_dataset(name: str, data_root=None, binarize: bool = False, download: bo
     spec = get_spec(name)
     raw = spec.load(data_roots(data_root), download)
     (trx, try_), (vax, vay), (tex, tey) = _split(spec, raw)
-    if binarize:
-        g = torch.Generator().manual_seed(BINARIZE_SEED)
-        vax, tex = torch.bernoulli(vax, generator=g), torch.bernoulli(tex, generator=g)
-    return DataSplits(name, trx, try_, vax, vay, tex, tey, binarized=binarize, source=raw.source)
+    if not binarize:
+        return DataSplits(name, trx, try_, vax, vay, tex, tey, source=raw.source)
+    g = torch.Generator().manual_seed(BINARIZE_SEED)
+    binary_val, binary_test = torch.bernoulli(vax, generator=g), torch.bernoulli(tex, generator=g)
+    binary_train = torch.bernoulli(trx, generator=torch.Generator().manual_seed(PROBE_BINARIZE_SEED))
+    return DataSplits(name, trx, try_, binary_val, vay, binary_test, tey, binarized=True, source=raw.source,
+                      test_grey=tex, train_fixed=binary_train)

@@ -1,30 +1,39 @@
 """The one evaluation protocol: evaluate(model, data, config) -> metric rows, identical for all models.
 
-The runner only calls this and stores the rows; each metric lives in benchmark/metrics/. Rows, all on
-the test split (n = images scored; backbone set on FID rows only):
+The cell only calls this and stores the rows; each metric lives in benchmark/metrics/ (docs/evaluation.md
+describes the protocol). Rows, all on the test split (n = images scored; backbone set where features are used):
   recon_sse, recon_mse                   reconstruction error (per-image sum; per pixel)
-  knn{k}_acc, linear_acc                 probes fit on train latents, scored on test latents
+  knn{k}_acc, linear_acc                 probes fit on train codes, scored on test codes
+  active_units                           latent dimensions whose test codes vary (variance > 0.01)
   denoise_sse_s{sigma}                   SSE of reconstruct(clip(x + sigma noise)) against the clean x
   trustworthiness_k{k}, continuity_k{k}  neighbourhood preservation, x-space vs z-space (fixed subset)
   fid                                    fid_samples generated images vs the reference test images
   fid_recon                              reconstructions of the reference images vs the same reference
   fid_backbone_acc                       the classifier backbone's test accuracy (no row for Inception)
-Every random draw (samples, noise, subsets) comes from generators seeded by config.seed: the same
-checkpoint gives the same numbers.
+  nn_train_ratio                         data-copying: samples' median distance to their nearest training
+                                         image over the same for the reference test images (pixels)
+  copying_ct                             data-copying: Meehan et al.'s C_T in the backbone's features
+Like is compared with like: with binarised data (the paper profile) the probes are fit on training
+images binarised once, as the test images are, and FID's reference is the GREY test images (what the
+model is asked to match; its split is then recorded as "test-grey"). Every random draw (samples,
+noise, subsets) comes from generators seeded by config.seed: the same checkpoint gives the same numbers.
 """
 from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 
 from benchmark.data import DataSplits
 from benchmark.errors import UserError
 from benchmark.metrics.backbones import BACKBONES, get_backbone, require_inception_weights
 from benchmark.metrics.batching import batched, sample_batched
+from benchmark.metrics.copying import copying_ct, nn_train_ratio
 from benchmark.metrics.denoising import denoising_errors
-from benchmark.metrics.fid import feature_statistics, frechet_distance, reference_statistics
+from benchmark.metrics.fid import cached_features, feature_statistics, frechet_distance
+from benchmark.metrics.latent_usage import active_units
 from benchmark.metrics.local_structure import fixed_subset, neighbourhood_scores
 from benchmark.metrics.probes import knn_accuracy, linear_accuracy
 from benchmark.metrics.reconstruction import reconstruction_errors
@@ -41,7 +50,12 @@ class EvalConfig:
     denoise_sigmas: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
     neighbours_k: int = 10  # k of trustworthiness / continuity
     neighbours_subset: int = 1000  # test images they are computed on
+    copying_cells: int = 5  # k-means cells of the C_T test (Meehan et al.'s setting at this sample size)
+    copying_train: int = 0  # training images of the C_T test, at most (0: all of them)
     seed: int = 0  # of every draw the evaluation makes
+    # Bumped when the protocol changes meaning (2: like-for-like probes and FID reference, data-copying,
+    # active units), so that the config hash keeps old and new results apart.
+    protocol: int = 2
     # A path on this machine, not part of what a run is (to_dict leaves it out of the config hash);
     # the backbone name on each FID row says which weights were used.
     inception_weights: str | None = None
@@ -61,6 +75,8 @@ class EvalConfig:
         _require_int(self.neighbours_k, 1, "evaluation neighbours_k", "an integer >= 1")
         _require_int(self.neighbours_subset, 2 * self.neighbours_k + 1, "evaluation neighbours_subset",
                      f"an integer > 2 * neighbours_k = {2 * self.neighbours_k}")
+        _require_int(self.copying_cells, 1, "evaluation copying_cells", "an integer >= 1")
+        _require_int(self.copying_train, 0, "evaluation copying_train", "an integer >= 0 (0: all training images)")
         if any(not s >= 0 for s in self.denoise_sigmas):
             raise HyperparameterError(f"evaluation denoise_sigmas = {self.denoise_sigmas!r}: must be >= 0")
         if self.fid_backbone == "inception" and self.fid_samples:
@@ -86,14 +102,15 @@ def evaluate(model: AutoEncoder, data: DataSplits, config: EvalConfig, log=print
     x_test, n_test = data.test_x, len(data.test_x)
     x_hat = batched(model.reconstruct, x_test, config.batch_size)
     rows = [metric_row(name, value, "test", n_test) for name, value in reconstruction_errors(x_hat, x_test.cpu()).items()]
-    train_z = batched(model.encode, data.train_x, config.batch_size)
+    train_z = batched(model.encode, data.train_fixed, config.batch_size)  # prepared as the test images are
     test_z = batched(model.encode, x_test, config.batch_size)
     rows += probe_rows(train_z.numpy(), data.train_y.cpu().numpy(), test_z.numpy(), data.test_y.cpu().numpy(), config)
+    rows.append(metric_row("active_units", active_units(test_z.flatten(1).numpy()), "test", n_test))
     rows += [metric_row(name, value, "test", n_test) for name, value in
              denoising_errors(model.reconstruct, x_test, config.denoise_sigmas, config.seed, config.batch_size).items()]
     rows += neighbourhood_rows(x_test, test_z, config)
     if config.fid_samples:
-        rows += fid_rows(model, data, x_hat, config, log)
+        rows += sample_quality_rows(model, data, x_hat, config, log)
     return rows
 
 
@@ -116,20 +133,44 @@ def neighbourhood_rows(x_test: torch.Tensor, test_z: torch.Tensor, config: EvalC
             metric_row(f"continuity_k{k}", continuity, "test", len(subset))]
 
 
-def fid_rows(model: AutoEncoder, data: DataSplits, x_hat: torch.Tensor, config: EvalConfig, log=print) -> list[dict]:
-    """FID of samples and of reconstructions against the same reference: a seeded random subset of
-    at most fid_reference test images (all of them when the test split is smaller)."""
+def sample_quality_rows(model: AutoEncoder, data: DataSplits, x_hat: torch.Tensor, config: EvalConfig,
+                        log=print) -> list[dict]:
+    """FID of samples and of reconstructions, and the data-copying measures, against one reference:
+    a seeded random subset of at most fid_reference grey test images (all of them when fewer)."""
     backbone = get_backbone(config.fid_backbone, data, config.inception_weights, log)
     device = data.test_x.device
-    reference = fixed_subset(len(data.test_x), config.fid_reference, config.seed)
-    label = data.name + ("-bin" if data.binarized else "")
-    reference_stats = reference_statistics(backbone, data.test_x[reference.to(device)], label, "test")
-    generator = torch.Generator().manual_seed(config.seed)
-    samples = sample_batched(model, config.fid_samples, config.batch_size, generator)
-    fid = frechet_distance(feature_statistics(backbone.features(samples.to(device))), reference_stats)
-    fid_recon = frechet_distance(feature_statistics(backbone.features(x_hat[reference].to(device))), reference_stats)
-    rows = [metric_row("fid", fid, "test", config.fid_samples, backbone.name),
-            metric_row("fid_recon", fid_recon, "test", len(reference), backbone.name)]
+    reference = fixed_subset(len(data.test_grey), config.fid_reference, config.seed).to(device)
+    reference_images = data.test_grey[reference]
+    split = "test-grey" if data.binarized else "test"
+    reference_features = cached_features(backbone, reference_images, data.name, split)
+    reference_stats = feature_statistics(reference_features)
+    samples = sample_batched(model, config.fid_samples, config.batch_size, torch.Generator().manual_seed(config.seed))
+    sample_features = backbone.features(samples.to(device))
+    fid = frechet_distance(feature_statistics(sample_features), reference_stats)
+    fid_recon = frechet_distance(feature_statistics(backbone.features(x_hat[reference.cpu()].to(device))), reference_stats)
+    rows = [metric_row("fid", fid, split, config.fid_samples, backbone.name),
+            metric_row("fid_recon", fid_recon, split, len(reference), backbone.name)]
     if backbone.accuracy is not None:
         rows.append(metric_row("fid_backbone_acc", backbone.accuracy, "test", len(data.test_x), backbone.name))
-    return rows
+    return rows + copying_rows(samples, sample_features, reference_images, reference_features, data, backbone,
+                               split, config, log)
+
+
+def copying_rows(samples, sample_features, reference_images, reference_features, data: DataSplits, backbone,
+                 split: str, config: EvalConfig, log=print) -> list[dict]:
+    """nn_train_ratio in pixel space (every training image) and C_T in the backbone's feature space."""
+    if not (torch.isfinite(samples).all() and np.isfinite(sample_features).all()):
+        return [metric_row(name, float("nan"), split, len(samples), b) for name, b in
+                (("nn_train_ratio", ""), ("copying_ct", backbone.name))]  # a diverged model: no distances
+    ratio = nn_train_ratio(samples.flatten(1).cpu().numpy(), data.train_x.flatten(1).cpu().numpy(),
+                           reference_images.flatten(1).cpu().numpy())
+    rows = [metric_row("nn_train_ratio", ratio, split, len(samples))]
+    n_train = config.copying_train or len(data.train_x)
+    chosen = fixed_subset(len(data.train_x), n_train, config.seed).to(data.train_x.device)
+    train_features = cached_features(backbone, data.train_x[chosen], data.name, "train")
+    try:
+        ct = copying_ct(train_features, reference_features, sample_features, config.copying_cells, config.seed)
+    except ValueError as e:  # e.g. too few samples for any cell to count: say so, record no number
+        log(f"copying_ct not computed: {e}")
+        ct = float("nan")
+    return rows + [metric_row("copying_ct", ct, split, len(samples), backbone.name)]

@@ -26,6 +26,7 @@ from benchmark.metrics.directions import ARROWS, direction  # noqa: E402
 
 FIGURES = "figures"
 RECONSTRUCTED_IMAGES = 10  # one test image of each of the first classes
+COPYING_SAMPLES = 8  # samples shown beside their nearest training image, per model
 LATENT_POINTS = 2000  # test images shown in each latent map
 DPI = 100
 
@@ -140,14 +141,28 @@ def _strip(images: np.ndarray) -> np.ndarray:
 
 
 def reconstruction_rows(originals: np.ndarray, reconstructions: dict[str, np.ndarray], title: str, path: Path) -> None:
-    rows = [("original", originals), *reconstructions.items()]
-    fig = new_figure(0.8 * len(originals) + 1.5, 0.9 * len(rows) + 0.6)
+    reconstruction_rows_like([("original", originals), *reconstructions.items()], title, path)
+
+
+def copying_rows(pairs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], title: str, path: Path) -> None:
+    """Per model: a row of samples, and under it the nearest training image of each (pixel L2)."""
+    rows = []
+    for label, (samples, nearest, distances) in pairs.items():
+        rows += [(f"{label}\nsamples", samples),
+                 (f"nearest training\n(L2 {np.median(distances):.2g} median)", nearest)]
+    reconstruction_rows_like(rows, title, path)
+
+
+def reconstruction_rows_like(rows: list[tuple[str, np.ndarray]], title: str, path: Path) -> None:
+    """Labelled strips of images, one under the other."""
+    width = max(len(images) for _, images in rows)
+    fig = new_figure(0.8 * width + 1.8, 0.9 * len(rows) + 0.6)
     axes = fig.subplots(len(rows), 1, squeeze=False)
     for ax, (label, images) in zip(axes[:, 0], rows):
         ax.imshow(_strip(np.clip(images, 0, 1)), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(title, fontsize=10)
     save_png(fig, path)
 
@@ -194,6 +209,7 @@ def model_views(folder: Path, dataset: str, picks: pd.DataFrame, data_root, out:
 
         from benchmark.checkpoints import load_model
         from benchmark.data import load_dataset
+        from benchmark.metrics.copying import nearest_training_indices
 
         binarize = bool(picks["binarize"].iloc[0]) if "binarize" in picks and pd.notna(picks["binarize"].iloc[0]) else False
         data = load_dataset(dataset, data_root, binarize=binarize, download=False)
@@ -202,7 +218,7 @@ def model_views(folder: Path, dataset: str, picks: pd.DataFrame, data_root, out:
     labels = data.test_y.numpy()
     shown = _one_per_class(labels, RECONSTRUCTED_IMAGES)
     subset = np.arange(min(LATENT_POINTS, len(labels)))
-    reconstructions, latents, notes = {}, {}, []
+    reconstructions, latents, copies, notes = {}, {}, {}, []
     for pick in picks.itertuples():
         checkpoint = folder / "checkpoints" / f"{pick.run_id}.pt"
         if not checkpoint.is_file():
@@ -213,6 +229,9 @@ def model_views(folder: Path, dataset: str, picks: pd.DataFrame, data_root, out:
             with torch.inference_mode():
                 reconstructions[pick.label] = model.reconstruct(data.test_x[shown]).float().numpy()
                 latents[pick.label] = (model.encode(data.test_x[subset]).float().flatten(1).numpy(), labels[subset])
+                samples = model.sample(COPYING_SAMPLES, torch.Generator().manual_seed(int(pick.seed))).float()
+            nearest, distances = nearest_training_indices(samples.flatten(1).numpy(), data.train_x.flatten(1).numpy())
+            copies[pick.label] = (samples.numpy(), data.train_x[torch.as_tensor(nearest)].numpy(), distances)
         except Exception as e:  # an old or foreign checkpoint must not stop the report
             notes.append(f"{pick.label} on {dataset}: checkpoint {checkpoint.name} not usable ({type(e).__name__}: {e})")
     links = []
@@ -221,6 +240,10 @@ def model_views(folder: Path, dataset: str, picks: pd.DataFrame, data_root, out:
         name = f"reconstructions_{_file_name(dataset)}.png"
         reconstruction_rows(data.test_x[shown].numpy(), reconstructions, f"{dataset}: test images and reconstructions ({seeds})", out / name)
         links.append(("Reconstructions", f"{FIGURES}/{name}"))
+    if copies:
+        name = f"copying_{_file_name(dataset)}.png"
+        copying_rows(copies, f"{dataset}: samples beside their nearest training image ({seeds})", out / name)
+        links.append(("Samples and their nearest training images", f"{FIGURES}/{name}"))
     if latents:
         name = f"latents_{_file_name(dataset)}.png"
         latent_maps(latents, f"{dataset}: {len(subset)} test latents by class ({seeds})", out / name)

@@ -27,16 +27,20 @@ class Profile:
 PROFILES = {
     p.name: p
     for p in [
-        Profile("smoke", "seconds per model on digits: MLP, latent 8, 30 epochs", "digits",
-                TrainConfig(epochs=30, batch_size=64, lr=2e-3, patience=8, optimizer="adam"),
-                {"latent_dim": 8, "arch": "mlp"}, eval=EvalConfig(fid_samples=500)),  # vs all 360 test images
-        Profile("quick", "minutes per model on a CPU: conv net, latent 16, 20 epochs", "mnist-5k",
-                TrainConfig(epochs=20, batch_size=100, lr=1e-3, patience=6, optimizer="adam"),
-                {"latent_dim": 16, "arch": "auto"}, eval=EvalConfig(fid_samples=1000, fid_reference=1000)),
+        # Caps are limits, not budgets: early stopping (patience on the validation loss) ends the runs,
+        # and a run the cap stops is flagged as under-trained. KL warm-up of 20 epochs: measured on
+        # digits, it halved VampPrior's epochs to convergence (114 -> 55) at equal or better kNN accuracy.
+        Profile("smoke", "seconds per model on digits: MLP, latent 8, early stopping (cap 300 epochs)", "digits",
+                TrainConfig(epochs=300, batch_size=64, lr=2e-3, patience=10, optimizer="adam"),
+                {"latent_dim": 8, "arch": "mlp", "warmup_epochs": 20}, eval=EvalConfig(fid_samples=500)),  # vs 360 test images
+        Profile("quick", "minutes per model on a CPU: conv net, latent 16, early stopping (cap 300 epochs)", "mnist-5k",
+                TrainConfig(epochs=300, batch_size=100, lr=1e-3, patience=10, optimizer="adam"),
+                {"latent_dim": 16, "arch": "auto", "warmup_epochs": 20},
+                eval=EvalConfig(fid_samples=1000, fid_reference=1000)),
         Profile("paper", "the SWAE paper: gated nets, latent 40, AdamNormGrad lr 5e-4, batch 100, "
-                "200 epochs, patience 50, dynamic binarisation", "mnist",
+                "200 epochs, patience 50, KL warm-up 100 epochs, dynamic binarisation", "mnist",
                 TrainConfig(epochs=200, batch_size=100, lr=5e-4, patience=50, optimizer="adam-normgrad"),
-                {"latent_dim": 40, "arch": "gated"}, binarize=True,
+                {"latent_dim": 40, "arch": "gated", "warmup_epochs": 100}, binarize=True,
                 eval=EvalConfig(fid_samples=2000, fid_reference=5000)),  # the paper: 2000 vs up to 5000
     ]
 }

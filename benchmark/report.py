@@ -27,6 +27,7 @@ RUN_COLUMNS_NEEDED = ["run_id", "model", "dataset", "seed", "status"]
 # What makes two runs of one model the same configuration, the seed aside (the profile's name does
 # not: two profiles with identical settings give identical numbers).
 CONFIG_COLUMNS = ["hparams", "train_config", "eval_config", "binarize"]
+UNDER_TRAINED_MARK = "†"
 SUMMARY_COLUMNS = ["model", "dataset", "metric", "split", "n", "backbone", "mean", "std", "n_seeds"]
 
 
@@ -177,7 +178,20 @@ class Table:
     columns: list[str]
     directions: dict[str, str | None]
     qualifiers: dict[str, tuple[str, str, str]]  # column -> (split, n, backbone)
-    rows: list[tuple[str, int, dict[str, Cell], float]]  # label, seeds, cells, mean rank
+    rows: list["Row"]
+
+
+@dataclass
+class Row:
+    label: str
+    seeds: int
+    cells: dict[str, Cell]
+    rank: float  # mean rank
+    under_trained: int = 0  # runs of this row that the epoch cap stopped, not early stopping
+
+    @property
+    def mark(self) -> str:
+        return UNDER_TRAINED_MARK if self.under_trained else ""
 
 
 def build_tables(results: Results, summary: pd.DataFrame) -> list[Table]:
@@ -190,13 +204,25 @@ def build_tables(results: Results, summary: pd.DataFrame) -> list[Table]:
         qualifiers = {c: (first.at[c, "split"], "" if pd.isna(first.at[c, "n"]) else str(first.at[c, "n"]),
                           first.at[c, "backbone"]) for c in columns}
         seeds = results.values[results.values["dataset"] == dataset].groupby("label", sort=False)["seed"].nunique()
+        capped = under_trained_counts(results)
         rows = []
         for label in part["label"].drop_duplicates():
             mine = part[part["label"] == label]
             cells = {r.column: Cell(r.mean, r.std, int(r.n_seeds), bool(r.best)) for r in mine.itertuples()}
-            rows.append((label, int(seeds[label]), cells, float(ranks.get((dataset, label), np.nan))))
+            rows.append(Row(label, int(seeds[label]), cells, float(ranks.get((dataset, label), np.nan)),
+                            int(capped.get((dataset, label), 0))))
         tables.append(Table(dataset, columns, {c: direction(first.at[c, "metric"]) for c in columns}, qualifiers, rows))
     return tables
+
+
+def under_trained_counts(results: Results) -> pd.Series:
+    """(dataset, label) -> number of successful runs stopped by the epoch cap (runs.csv `stopped`)."""
+    ok = results.runs[results.runs["status"] == "ok"]
+    if "stopped" not in ok:
+        return pd.Series(dtype=int)
+    labels = results.values.drop_duplicates("run_id").set_index("run_id")["label"]
+    capped = ok[ok["stopped"].astype(str) == "cap"]
+    return capped.assign(label=capped["run_id"].map(labels)).groupby(["dataset", "label"]).size()
 
 
 # ---------------------------------------------------------------- rendering
@@ -226,13 +252,27 @@ def _header(table: Table, column: str) -> str:
 def markdown_table(table: Table) -> str:
     header = ["model", "seeds", *(_header(table, c) for c in table.columns), "mean rank"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join([":---", "---:"] + ["---:"] * (len(header) - 2)) + "|"]
-    for label, seeds, cells, rank in table.rows:
+    for row in table.rows:
         values = []
         for c in table.columns:
-            text = format_value(cells[c], seeds) if c in cells else ""
-            values.append(f"**{text}**" if c in cells and cells[c].best else text)
-        lines.append("| " + " | ".join([_md_escape(label), str(seeds), *values, format_rank(rank)]) + " |")
+            text = format_value(row.cells[c], row.seeds) + row.mark if c in row.cells else ""
+            values.append(f"**{text}**" if c in row.cells and row.cells[c].best else text)
+        lines.append("| " + " | ".join([_md_escape(row.label), _seeds_text(row), *values, format_rank(row.rank)]) + " |")
     return "\n".join(lines)
+
+
+def _seeds_text(row: Row) -> str:
+    return f"{row.seeds} ({row.under_trained} under-trained)" if row.under_trained else str(row.seeds)
+
+
+def under_trained_note(table: Table) -> str:
+    rows = [row for row in table.rows if row.under_trained]
+    if not rows:
+        return ""
+    counts = ", ".join(f"{row.label} {row.under_trained} of {row.seeds}" for row in rows)
+    return (f"{UNDER_TRAINED_MARK} under-trained: the value includes runs that the epoch cap stopped while the "
+            f"validation loss could still improve, not early stopping ({counts}); read them as lower bounds of "
+            f"what the model reaches.")
 
 
 def _md_escape(text: str) -> str:
@@ -256,10 +296,10 @@ def plain_table(table: Table) -> str:
     """Aligned text for the terminal; * marks each column's best."""
     header = ["model", "seeds", *(_header(table, c) for c in table.columns), "mean rank"]
     body = []
-    for label, seeds, cells, rank in table.rows:
-        values = [(format_value(cells[c], seeds, "+-") + ("*" if cells[c].best else "")) if c in cells else ""
-                  for c in table.columns]
-        body.append([label, str(seeds), *values, format_rank(rank)])
+    for row in table.rows:
+        values = [(format_value(row.cells[c], row.seeds, "+-") + row.mark + ("*" if row.cells[c].best else ""))
+                  if c in row.cells else "" for c in table.columns]
+        body.append([row.label, _seeds_text(row), *values, format_rank(row.rank)])
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     fmt = lambda r: "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths)))
     return "\n".join([fmt(header), "  ".join("-" * w for w in widths), *map(fmt, body)])
@@ -282,12 +322,14 @@ def latex_table(table: Table) -> str:
              rf"\label{{tab:{re.sub(r'[^A-Za-z0-9-]', '-', table.dataset)}}}",
              r"\resizebox{\textwidth}{!}{%",
              r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule", " & ".join(header) + r" \\", r"\midrule"]
-    for label, seeds, cells, rank in table.rows:
+    for row in table.rows:
         values = []
         for c in table.columns:
-            text = latex_escape(format_value(cells[c], seeds, "PLUSMINUS")).replace("PLUSMINUS", r"$\pm$") if c in cells else ""
-            values.append(rf"\textbf{{{text}}}" if c in cells and cells[c].best else text)
-        lines.append(" & ".join([latex_escape(label), str(seeds), *values, format_rank(rank).replace("–", "--")]) + r" \\")
+            text = (latex_escape(format_value(row.cells[c], row.seeds, "PLUSMINUS")).replace("PLUSMINUS", r"$\pm$")
+                    + (r"$^\dagger$" if row.mark else "")) if c in row.cells else ""
+            values.append(rf"\textbf{{{text}}}" if c in row.cells and row.cells[c].best else text)
+        lines.append(" & ".join([latex_escape(row.label), latex_escape(_seeds_text(row)), *values,
+                                 format_rank(row.rank).replace("–", "--")]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}"]
     return "\n".join(lines)
 
@@ -348,7 +390,8 @@ def write_report(folder: str | Path, data_root=None, figures: bool = True) -> Re
     write_atomic(folder / "tables.tex", (latex + "\n\n".join(latex_table(t) for t in tables) + "\n").encode())
     write_atomic(folder / "report.md", _markdown(results, tables, figure_links, notes).encode())
 
-    terminal = "\n\n".join(f"{t.dataset} (mean +- std over seeds; * best of its column)\n{plain_table(t)}" for t in tables)
+    terminal = "\n\n".join(f"{t.dataset} (mean +- std over seeds; * best of its column)\n{plain_table(t)}"
+                             + (f"\n{under_trained_note(t)}" if under_trained_note(t) else "") for t in tables)
     if len(results.failed):
         n = len(results.failed)
         terminal += f"\n\n{n} failed run{'s' * (n != 1)} not in the table (listed in report.md)."
@@ -370,6 +413,7 @@ def _markdown(results: Results, tables: list[Table], figure_links: dict, notes: 
              "The mean rank averages a model's rank (1 = best, ties share) over the ranked columns.", ""]
     for table in tables:
         lines += [f"## {table.dataset}", "", markdown_table(table), "", qualifier_note(table), ""]
+        lines += [under_trained_note(table), ""] if under_trained_note(table) else []
         for title, path in figure_links.get(table.dataset, []):
             lines += [f"### {title}", "", f"![{title}: {table.dataset}]({path})", ""]
     for title, path in figure_links.get("", []):

@@ -17,9 +17,11 @@ from benchmark.errors import UserError
 
 RUN_COLUMNS = [
     "run_id", "model", "dataset", "seed", "profile", "status", "reason", "config_hash", "hparams",
-    "train_config", "eval_config", "binarize", "epochs_run", "best_epoch", "best_val_loss",
+    "train_config", "eval_config", "binarize", "epochs_run", "best_epoch", "best_val_loss", "stopped",
     "train_seconds", "eval_seconds", "device", "torch_version", "python_version", "git_commit", "finished_at",
 ]
+# Columns added after results were first written: an older runs.csv lacks them and reads as empty there.
+ADDED_RUN_COLUMNS = ["stopped"]
 METRIC_COLUMNS = ["run_id", "model", "dataset", "seed", "metric", "value", "split", "n", "backbone"]
 
 
@@ -56,7 +58,11 @@ class ResultsStore:
         self.runs_path, self.metrics_path = self.folder / "runs.csv", self.folder / "metrics.csv"
 
     def runs(self) -> pd.DataFrame:
-        return read_csv(self.runs_path, RUN_COLUMNS)
+        runs = read_csv(self.runs_path, [c for c in RUN_COLUMNS if c not in ADDED_RUN_COLUMNS])
+        for column in ADDED_RUN_COLUMNS:
+            if column not in runs:
+                runs[column] = pd.NA
+        return runs
 
     def metrics(self) -> pd.DataFrame:
         return read_csv(self.metrics_path, METRIC_COLUMNS)

@@ -3,9 +3,19 @@
 Seeded shuffling, Adam (or AdamNormGrad), validation loss each epoch, early stopping with patience,
 the best-validation weights restored at the end, a non-finite loss ending the run as failed, and the
 per-epoch history of every loss term the model reports.
+
+KL warm-up, the same for every model that has it (a `warmup_epochs` hyperparameter): in training
+epoch e the model's warm-up weight is min(1, e / warmup_epochs) (linear from 1/W to 1, as the
+VampPrior authors anneal it), and patience is not counted until the warm-up is over. Validation always
+scores the full objective (weight 1), so the best epoch is chosen on the real loss. Validation draws
+the same noise every epoch (a fixed seed), so two epochs differ by their weights, not by luck.
+
+Every run says why it stopped: `patience` (early stopping ended it: converged by this rule) or `cap`
+(the epoch limit did: under-trained, and the report says so).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -41,10 +51,14 @@ class TrainConfig:
         return asdict(self)
 
 
+VALIDATION_SEED = 20210613  # the noise every validation pass draws (independent of the run's seed)
+
+
 @dataclass
 class FitResult:
     status: str = "ok"  # ok | failed
     reason: str = ""
+    stopped: str = ""  # patience | cap ("" for a failed run)
     epochs_run: int = 0
     best_epoch: int = 0
     best_val_loss: float = math.inf
@@ -58,14 +72,31 @@ class NonFiniteLoss(Exception):
 
 @torch.no_grad()
 def validation_terms(model: AutoEncoder, x: torch.Tensor, batch_size: int) -> dict[str, float]:
-    """Every loss term averaged over a whole split (weighted by batch size)."""
+    """Every loss term averaged over a whole split (weighted by batch size), at full warm-up weight,
+    with the same noise draws every call (the training RNG stream is left untouched)."""
     model.eval()
     totals: dict[str, float] = {}
-    for start in range(0, len(x), batch_size):
-        batch = x[start:start + batch_size]
-        for name, value in model.loss(batch).items():
-            totals[name] = totals.get(name, 0.0) + value.item() * len(batch)
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), full_weight(model):
+        torch.manual_seed(VALIDATION_SEED)
+        for start in range(0, len(x), batch_size):
+            batch = x[start:start + batch_size]
+            for name, value in model.loss(batch).items():
+                totals[name] = totals.get(name, 0.0) + value.item() * len(batch)
     return {name: total / len(x) for name, total in totals.items()}
+
+
+def warmup_weight(epoch: int, warmup_epochs: int) -> float:
+    """Weight of the warmed-up term in training epoch `epoch` (1-based): linear up to 1 at warmup_epochs."""
+    return 1.0 if warmup_epochs <= 0 else min(1.0, epoch / warmup_epochs)
+
+
+@contextlib.contextmanager
+def full_weight(model: AutoEncoder):
+    saved, model.warmup_weight = model.warmup_weight, 1.0
+    try:
+        yield
+    finally:
+        model.warmup_weight = saved
 
 
 def _train_epoch(model, data: DataSplits, optimizer, config: TrainConfig, shuffle: torch.Generator) -> dict[str, float]:
@@ -95,9 +126,11 @@ def fit(model: AutoEncoder, data: DataSplits, config: TrainConfig, seed: int, pr
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     result, best_state, stale = FitResult(), copy.deepcopy(model.state_dict()), 0
     started = time.perf_counter()
+    warmup = model.warmup_epochs
     bar = tqdm(range(1, config.epochs + 1), desc=type(model).__name__, leave=False, disable=None if progress else True)
     for epoch in bar:
         epoch_started = time.perf_counter()
+        model.warmup_weight = warmup_weight(epoch, warmup)
         try:
             train = _train_epoch(model, data, optimizer, config, shuffle)
         except NonFiniteLoss as e:
@@ -105,7 +138,8 @@ def fit(model: AutoEncoder, data: DataSplits, config: TrainConfig, seed: int, pr
             break
         val = validation_terms(model, data.val_x, config.eval_batch_size)
         result.epochs_run = epoch
-        result.history.append({"epoch": epoch, **{f"train_{k}": v for k, v in train.items()},
+        result.history.append({"epoch": epoch, **({"warmup_weight": model.warmup_weight} if warmup else {}),
+                               **{f"train_{k}": v for k, v in train.items()},
                                **{f"val_{k}": v for k, v in val.items()}, "seconds": time.perf_counter() - epoch_started})
         if not math.isfinite(val["loss"]):
             result.status, result.reason = "failed", f"epoch {epoch}: non-finite validation loss ({val['loss']})"
@@ -113,12 +147,16 @@ def fit(model: AutoEncoder, data: DataSplits, config: TrainConfig, seed: int, pr
         if val["loss"] < result.best_val_loss:
             result.best_val_loss, result.best_epoch, stale = val["loss"], epoch, 0
             best_state = copy.deepcopy(model.state_dict())
-        else:
+        elif epoch > warmup:  # patience counts only once the objective is the real one
             stale += 1
         bar.set_postfix({k: f"{v:.3g}" for k, v in train.items()} | {"val": f"{val['loss']:.3g}"})
         if stale >= config.patience:
+            result.stopped = "patience"
             break
+    else:
+        result.stopped = "cap"
     bar.close()
+    model.warmup_weight = 1.0
     model.load_state_dict(best_state)
     model.eval()
     result.seconds = time.perf_counter() - started

@@ -69,7 +69,7 @@ def main() -> None:
     import benchmark.metrics.backbones as backbones
     from benchmark import evaluation as ev
     from benchmark.data import load_dataset
-    from benchmark.metrics.fid import reference_statistics, reference_stats_path
+    from benchmark.metrics.fid import features_path, reference_statistics
     from benchmark.metrics.local_structure import fixed_subset
     from benchmark.profiles import get_profile
     from benchmark.registry import build_model
@@ -98,13 +98,13 @@ def main() -> None:
     _, t_neigh = timed(ev.neighbourhood_rows, data.test_x, test_z, config)
     backbones.forget_loaded_backbones()
     backbone, t_load_backbone = timed(backbones.get_backbone, config.fid_backbone, data, config.inception_weights)
-    _, t_fid = timed(ev.fid_rows, model, data, x_hat, config)
+    _, t_fid = timed(ev.sample_quality_rows, model, data, x_hat, config)
 
     # the cached pieces, recomputed
     _, t_train_classifier = timed(backbones.train_classifier, data) if backbone.accuracy is not None else (None, 0.0)
-    reference = data.test_x[fixed_subset(len(data.test_x), config.fid_reference, config.seed)]
-    label = data.name + ("-bin" if data.binarized else "")
-    reference_stats_path(label, "test", backbone, reference).unlink()
+    reference = data.test_grey[fixed_subset(len(data.test_grey), config.fid_reference, config.seed)]
+    label = data.name
+    features_path(label, "test", backbone, reference).unlink()
     _, t_stats_cold = timed(reference_statistics, backbone, reference, label, "test")
     _, t_stats_warm = timed(reference_statistics, backbone, reference, label, "test")
 

@@ -84,6 +84,9 @@ class AutoEncoder(nn.Module):
     Config: ClassVar[type[Hyperparameters]] = Hyperparameters
     # Per-profile hyperparameter overrides that belong to this model (e.g. SWAE's K), by profile name.
     profile_defaults: ClassVar[dict[str, dict]] = {}
+    # Set by the training loop while a warm-up runs (benchmark.training); a model with a warmed-up
+    # term (the KL of the VAE family) multiplies it by this. 1 outside training and after the warm-up.
+    warmup_weight: float = 1.0
 
     def __init__(self, image_shape: tuple[int, int, int], config: Hyperparameters):
         super().__init__()
@@ -114,6 +117,11 @@ class AutoEncoder(nn.Module):
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """{"loss": what is minimised, plus each named term}, all scalars averaged over the batch."""
         raise NotImplementedError
+
+    @property
+    def warmup_epochs(self) -> int:
+        """Epochs of the warm-up: the config's `warmup_epochs` where the model has one, else 0."""
+        return getattr(self.config, "warmup_epochs", 0)
 
     @property
     def device(self) -> torch.device:

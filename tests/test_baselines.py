@@ -72,7 +72,8 @@ def test_the_baselines_are_registered_and_beta_vae_reuses_the_vae():
 
 
 def test_beta_vae_loss_terms_by_hand(fixed_eps):
-    model = build_model("beta-vae", TINY_SHAPE, {"latent_dim": 1, "beta": 4.0})
+    pixels = math.prod(TINY_SHAPE)
+    model = build_model("beta-vae", TINY_SHAPE, {"latent_dim": 1, "beta_norm": 4.0 / pixels})  # raw beta 4
     model.encoder = tiny_encoder([[0.0, 0.0], [0.0, 0.0]], [0.5, math.log(0.25)])  # mu = 0.5, var = 0.25
     model.decoder = tiny_decoder([[2.0], [-1.0]], [0.0, 0.0])
     terms = model.loss(X_TINY)
@@ -91,7 +92,7 @@ def test_beta_vae_with_beta_one_is_exactly_the_vae():
     torch.manual_seed(3)
     vae = build_model("vae", (1, 8, 8), settings)
     torch.manual_seed(3)
-    beta_vae = build_model("beta-vae", (1, 8, 8), settings | {"beta": 1.0})
+    beta_vae = build_model("beta-vae", (1, 8, 8), settings | {"beta_norm": 4 / 64})  # raw beta 1
     for (name, a), (_, b) in zip(vae.state_dict().items(), beta_vae.state_dict().items()):
         assert torch.equal(a, b), name
     x = torch.rand(16, 1, 8, 8)
@@ -106,7 +107,7 @@ def test_beta_vae_with_beta_one_is_exactly_the_vae():
 
 def test_beta_scales_only_the_kl_term():
     torch.manual_seed(0)
-    model = build_model("beta-vae", (1, 8, 8), {"latent_dim": 4, "arch": "mlp", "beta": 2.5})
+    model = build_model("beta-vae", (1, 8, 8), {"latent_dim": 4, "arch": "mlp", "beta_norm": 2.5 * 4 / 64})
     torch.manual_seed(1)
     terms = model.loss(torch.rand(8, 1, 8, 8))
     assert terms["loss"].item() == pytest.approx(terms["rec"].item() + 2.5 * terms["kl"].item(), rel=1e-6)
@@ -114,8 +115,8 @@ def test_beta_scales_only_the_kl_term():
 
 @pytest.mark.parametrize("beta", [0, -1, float("nan"), float("inf")])
 def test_beta_must_be_positive_and_finite(beta):
-    with pytest.raises(HyperparameterError, match="beta"):
-        build_model("beta-vae", (1, 8, 8), {"beta": beta})
+    with pytest.raises(HyperparameterError, match="beta_norm"):
+        build_model("beta-vae", (1, 8, 8), {"beta_norm": beta})
 
 
 # --- the MMD estimator

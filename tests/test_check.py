@@ -174,3 +174,24 @@ def test_load_thresholds_accepts_tables_and_integers(tmp_path):
                                      Bound("digits", "vae", "fid [x]", max=2.5)]
     with pytest.raises(UserError):
         load_thresholds(tmp_path / "absent.toml")
+
+
+def test_the_share_of_runs_stopped_by_the_cap_can_be_bounded(tmp_path, capsys, experiment):
+    runs = pd.read_csv(experiment / "runs.csv")
+    runs["stopped"] = ["cap", "patience", "patience", "patience"]  # vae: 1 of 2 runs under-trained
+    runs.to_csv(experiment / "runs.csv", index=False)
+    code, verdicts, captured = run_check(tmp_path, capsys, experiment, """
+        [digits.vae]
+        stopped_by_cap = { max = 0.25 }
+        [digits.swae]
+        stopped_by_cap = { max = 0 }
+    """)
+    assert code == 1 and verdicts == {"digits.vae.stopped_by_cap": "FAIL", "digits.swae.stopped_by_cap": "PASS"}
+    assert "0.5 of 2 runs stopped by the epoch cap" in captured.out
+    code, verdicts, _ = run_check(tmp_path, capsys, experiment, "[digits.vae]\nstopped_by_cap = { max = 0.5 }\n")
+    assert code == 0
+
+
+def test_results_that_do_not_say_why_runs_stopped_fail_a_cap_bound(tmp_path, capsys, experiment):
+    code, verdicts, captured = run_check(tmp_path, capsys, experiment, "[digits.vae]\nstopped_by_cap = { max = 1 }\n")
+    assert code == 1 and "unknown" in captured.out

@@ -137,7 +137,7 @@ def test_reference_statistics_are_computed_once_then_read_from_the_cache(cache, 
     images = torch.rand(40, 1, 4, 4, generator=torch.Generator().manual_seed(0))
     backbone = PixelBackbone()
     first = reference_statistics(backbone, images, "toy", "test")
-    files = list((cache / "fid_stats").glob("toy_test_pixels_n40_*.npz"))
+    files = list((cache / "features").glob("toy_test_pixels_n40_*.npz"))
     assert len(files) == 1
 
     def no_features(x):
@@ -202,10 +202,22 @@ def test_unloadable_inception_weights_are_a_user_error(empty_torch_home, no_netw
 
 def test_classifier_backbone_is_accurate_on_digits(cache, digits):
     backbone = get_backbone("classifier", digits)
-    assert backbone.name == "classifier-digits-v1"
+    assert backbone.name == f"classifier-digits-v{backbones.CLASSIFIER_VERSION}"
     assert backbone.accuracy > 0.95
     assert backbone.features(digits.test_x[:5]).shape == (5, backbones.CLASSIFIER_FEATURES)
-    assert (cache / "classifiers" / "classifier-digits-v1-s0.pt").is_file()
+    assert (cache / "classifiers" / f"classifier-digits-v{backbones.CLASSIFIER_VERSION}-s0.pt").is_file()
+
+
+@pytest.mark.slow
+def test_the_classifier_is_the_same_whatever_the_thread_count_of_the_process(digits):
+    """Else the cached backbone, and every FID, would depend on which process trained it first."""
+    fingerprints = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        fingerprints.append(backbones.state_fingerprint(backbones.train_classifier(digits).net))
+        assert torch.get_num_threads() == threads  # restored afterwards
+    torch.set_num_threads(1)
+    assert fingerprints[0] == fingerprints[1]
 
 
 def test_classifier_cache_is_reused_second_call_trains_nothing(cache, digits, monkeypatch):
@@ -254,7 +266,7 @@ def test_evaluate_fid_rows_of_a_perfect_autoencoder(cache, digits):
     assert abs(rows["fid_recon"]["value"]) < 1e-3  # reconstructions are the reference images themselves
     assert rows["fid"]["value"] > 100 * max(abs(rows["fid_recon"]["value"]), 1e-3)  # uniform noise is not digits
     for name, n in (("fid", 200), ("fid_recon", 360), ("fid_backbone_acc", 360)):
-        assert (rows[name]["backbone"], rows[name]["split"], rows[name]["n"]) == ("classifier-digits-v1", "test", n)
+        assert (rows[name]["backbone"], rows[name]["split"], rows[name]["n"]) == (f"classifier-digits-v{backbones.CLASSIFIER_VERSION}", "test", n)
     assert rows["fid_backbone_acc"]["value"] > 0.95
     assert rows["recon_sse"]["value"] == 0
     assert rows["trustworthiness_k10"]["value"] == 1.0 and rows["continuity_k10"]["value"] == 1.0

@@ -255,3 +255,16 @@ def test_cli_report_prints_the_table_and_errors_in_one_line(experiment, capsys):
     assert cli.main(["report", "missing", "--out", str(experiment.parent)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "experiment 'missing' not found" in err and "exp" in err
+
+
+def test_values_of_runs_stopped_by_the_cap_are_marked_under_trained(tmp_path):
+    folder = write_experiment(tmp_path / "e")
+    runs = pd.read_csv(folder / "runs.csv")
+    runs["stopped"] = ["cap", "patience", "patience", "patience", ""]  # vae seed 0 hit the epoch cap
+    runs.to_csv(folder / "runs.csv", index=False)
+    write_report(folder, figures=False)
+    md = (folder / "report.md").read_text()
+    vae_row = next(line for line in md.splitlines() if line.startswith("| vae |"))
+    swae_row = next(line for line in md.splitlines() if line.startswith("| swae |"))
+    assert "2 (1 under-trained)" in vae_row and vae_row.count("†") >= 3 and "†" not in swae_row
+    assert "under-trained" in md and "vae 1 of 2" in md

@@ -40,7 +40,10 @@ INCEPTION_SHA_PREFIX = INCEPTION_FILE.rsplit("-", 1)[1].split(".")[0]  # torch h
 INCEPTION_MIN_SIDE = 28
 INCEPTION_BATCH = 50  # 299x299x3 inputs: larger batches only cost memory on a CPU
 
-CLASSIFIER_VERSION = 1  # bump when the architecture or its training changes: old caches are then ignored
+CLASSIFIER_VERSION = 2  # bump when the architecture or its training changes: old caches are then ignored
+# On a CPU the trained weights depend, in their last bits, on how many threads split each reduction;
+# one thread always makes the same classifier, whichever process (a worker, a serial run) trains it.
+CLASSIFIER_THREADS = 1
 CLASSIFIER_FEATURES = 64
 CLASSIFIER_SEED = 0
 CLASSIFIER_BATCH = 128
@@ -239,6 +242,16 @@ def train_classifier(data, seed: int = CLASSIFIER_SEED) -> TrainedClassifier:
     """Adam with a cosine schedule on the train split (shift-augmented, dynamically binarised when the
     data is) for a fixed number of steps. The global RNG is left as it was, so evaluating never changes
     what a run draws afterwards."""
+    threads = torch.get_num_threads()
+    if data.train_x.device.type == "cpu":
+        torch.set_num_threads(CLASSIFIER_THREADS)
+    try:
+        return _train_classifier(data, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_classifier(data, seed: int) -> TrainedClassifier:
     device = data.train_x.device
     n = len(data.train_x)
     steps = classifier_steps(n)

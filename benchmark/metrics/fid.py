@@ -3,10 +3,10 @@
 FID = |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)), computed by pytorch-fid's
 calculate_frechet_distance on the mean and covariance (float64) of two feature sets.
 
-Reference statistics (the test images' features) are cached on disk under
-$AEBENCH_CACHE/fid_stats, in a file named by dataset, split, backbone and n, and keyed by a hash of the
-backbone's weights and of the reference images themselves: a changed split, binarisation or retrained
-backbone can never be served stale numbers.
+The features of fixed images (the reference test images; the training images of the data-copying
+test) are cached on disk under $AEBENCH_CACHE/features, in a file named by dataset, split, backbone
+and n, and keyed by a hash of the backbone's weights and of the images themselves: a changed split,
+binarisation or retrained backbone can never be served stale numbers.
 """
 from __future__ import annotations
 
@@ -61,24 +61,31 @@ def images_fingerprint(x: torch.Tensor) -> str:
     return digest.hexdigest()[:16]
 
 
-def reference_stats_path(label: str, split: str, backbone: Backbone, images: torch.Tensor) -> Path:
+def features_path(label: str, split: str, backbone: Backbone, images: torch.Tensor) -> Path:
     key = hashlib.sha256(f"{backbone.fingerprint}/{images_fingerprint(images)}".encode()).hexdigest()[:12]
-    return cache_root() / "fid_stats" / f"{label}_{split}_{backbone.name}_n{len(images)}_{key}.npz"
+    return cache_root() / "features" / f"{label}_{split}_{backbone.name}_n{len(images)}_{key}.npz"
 
 
-def reference_statistics(backbone: Backbone, images: torch.Tensor, label: str, split: str = "test") -> FeatureStats:
-    """Statistics of the reference images' features, from the disk cache when computed before.
+def cached_features(backbone: Backbone, images: torch.Tensor, label: str, split: str) -> np.ndarray:
+    """Backbone features of fixed dataset images (the FID reference, the training images of the
+    data-copying test), from the disk cache when computed before. Kept as float32 both when computed
+    and when read back, so a cached value is exactly the value computed.
 
-    label: the dataset's name (with '-bin' when binarised), used only to name the file."""
-    path = reference_stats_path(label, split, backbone, images)
+    label: the dataset's name, used only to name the file; the key hashes the weights and images."""
+    path = features_path(label, split, backbone, images)
     if path.is_file():
         try:
             with np.load(path) as cached:
-                return FeatureStats(cached["mu"], cached["sigma"], int(cached["n"]))
+                return cached["features"].astype(np.float64)
         except Exception:  # a corrupt cache file is recomputed over, never trusted
             pass
-    stats = feature_statistics(backbone.features(images))
+    features = backbone.features(images).astype(np.float32)
     buffer = io.BytesIO()
-    np.savez(buffer, mu=stats.mu, sigma=stats.sigma, n=stats.n)
-    write_cache(path, buffer.getvalue(), "FID reference statistics")
-    return stats
+    np.savez(buffer, features=features)
+    write_cache(path, buffer.getvalue(), "backbone features")
+    return features.astype(np.float64)
+
+
+def reference_statistics(backbone: Backbone, images: torch.Tensor, label: str, split: str = "test") -> FeatureStats:
+    """FID statistics of the reference images' (cached) features."""
+    return feature_statistics(cached_features(backbone, images, label, split))

