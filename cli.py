@@ -1,4 +1,4 @@
-"""aebench command line: run, report, check, list.
+"""aebench command line: run, tune, report, check, list.
 
 Every user mistake ends as one line on stderr and exit code 2; Ctrl-C / SIGTERM end with 130 and
 leave the results valid (the next identical command finishes the grid).
@@ -45,6 +45,21 @@ def cli():
     """aebench: train and compare generative autoencoders (SWAE, VAE, beta-VAE, WAE, VampPrior)."""
 
 
+def _joined(given: dict) -> dict:
+    """Values of repeated flags (a tuple, possibly empty) as one comma-separated value, or None."""
+    return {k: (",".join(v) or None) if isinstance(v, tuple) else v for k, v in given.items()}
+
+
+def _executor_and_device(config: dict):
+    """Where the cells run and on which device: a Ray cluster picks its own devices (cpu unless asked)."""
+    from benchmark.executors import make_executor
+
+    executor = make_executor(config["executor"], config["jobs"], config.get("ray_address"),
+                             config["ray_cpus_per_run"], config["ray_gpus_per_run"])
+    local = config["executor"] == "local" or config["device"] != "auto"
+    return executor, _resolve_device(config["device"]) if local else "cpu"
+
+
 def _run_option_flags(command):
     """Every run option of benchmark.options as a click option (each declared once, there)."""
     for option in reversed(RUN_OPTIONS):
@@ -63,21 +78,17 @@ def run(config_file, sets, retry_failed, quiet, **given):
     """Train and evaluate every (model, dataset, seed) cell not already recorded."""
     from pathlib import Path
 
-    from benchmark.executors import make_executor
     from benchmark.profiles import get_profile
     from benchmark.registry import MODELS
     from benchmark.results import ResultsStore
     from benchmark.runner import plan, preflight, run_grid, save_resolved_config
     from benchmark.study import load_study, resolve
 
-    given = {k: (",".join(v) or None) if isinstance(v, tuple) else v for k, v in given.items()}  # repeated flags
-    config = resolve(load_study(config_file) if config_file else {}, given, _parse_overrides(sets), config_file)
+    config = resolve(load_study(config_file) if config_file else {}, _joined(given), _parse_overrides(sets), config_file)
     prof = get_profile(config["profile"])
     specs = plan(prof, config.get("models", list(MODELS)), config.get("datasets", [prof.dataset]), config["seeds"],
                  config.get("epochs"), config["hparams"], eval_overrides=eval_settings(config))
-    pool = make_executor(config["executor"], config["jobs"], config.get("ray_address"), config["ray_cpus_per_run"],
-                         config["ray_gpus_per_run"])
-    device = _resolve_device(config["device"]) if config["executor"] == "local" or config["device"] != "auto" else "cpu"
+    pool, device = _executor_and_device(config)
     preflight(specs, config.get("data_root"), device)
     folder = Path(config["out"]) / (config.get("experiment") or prof.name)
     store = ResultsStore(folder)
@@ -93,6 +104,28 @@ def run(config_file, sets, retry_failed, quiet, **given):
     if outcome.lost:
         click.echo(f"{len(outcome.lost)} runs were lost with their worker; run the same command again to finish them.")
     if outcome.failed or outcome.lost:
+        sys.exit(1)
+
+
+@cli.command()
+@_run_option_flags
+@click.option("--budget", type=int, required=True, metavar="B", help="Trials per model, the same for every model.")
+@click.option("--select-by", default="mean-rank", show_default=True, metavar="METRIC",
+              help="mean-rank (of recon_sse, knn5_acc, fid) or one metric, on the validation split.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def tune(budget, select_by, quiet, **given):
+    """Choose each model's own hyperparameters on the validation split, B trials per model, and write
+    tuned.toml for `run --config` (results in --out/tune-PROFILE unless --experiment)."""
+    from benchmark.study import resolve
+    from benchmark.tuning import plan_tuning, run_tuning, summary_lines
+
+    config = resolve({}, _joined(given), {})
+    tuning = plan_tuning(config, budget, select_by)
+    executor, device = _executor_and_device(config)
+    outcome = run_tuning(tuning, device, executor, progress=not quiet)
+    for line in summary_lines(outcome):
+        click.echo(line)
+    if not outcome.ok:
         sys.exit(1)
 
 
@@ -125,7 +158,8 @@ def list_command(data_root):
 @click.option("--no-figures", is_flag=True, help="Tables only (no figures).")
 def report(experiment, out, data_root, no_figures):
     """Tables and figures of EXPERIMENT (a name under --out or a path; default: the latest)."""
-    from benchmark.report import resolve_experiment, write_report
+    from benchmark.experiment import resolve_experiment
+    from benchmark.report import write_report
 
     outcome = write_report(resolve_experiment(experiment, out), data_root, figures=not no_figures)
     click.echo(outcome.terminal)
@@ -141,7 +175,7 @@ def report(experiment, out, data_root, no_figures):
 def check(experiment, thresholds, out):
     """Compare EXPERIMENT's mean metrics with the bounds in --thresholds; exit 1 on any regression."""
     from benchmark.check import check as check_bounds, load_thresholds
-    from benchmark.report import load_results, resolve_experiment
+    from benchmark.experiment import load_results, resolve_experiment
 
     bounds = load_thresholds(thresholds)  # a malformed file is reported before the experiment is read
     folder = resolve_experiment(experiment, out)

@@ -16,6 +16,8 @@ from models.contract import AutoEncoder, Hyperparameters, per_image_sum
 from models.networks import build_decoder, build_encoder
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+# KL warm-up lengths `aebench tune` tries: none, the profiles' 20, up to the VampPrior authors' 100.
+WARMUP_EPOCHS_CHOICES = (0, 10, 20, 50, 100)
 
 
 @dataclass
@@ -35,6 +37,7 @@ class VAEConfig(Hyperparameters):
 class VAE(AutoEncoder):
     Config = VAEConfig
     kl_weight: float = 1.0  # beta-VAE changes only this
+    search_space = {"warmup_epochs": WARMUP_EPOCHS_CHOICES}  # `aebench tune`: the VAE's only own setting
 
     def __init__(self, image_shape, config: VAEConfig):
         super().__init__(image_shape, config)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from baselines.vae import VAE, VAEConfig
+from baselines.vae import VAE, WARMUP_EPOCHS_CHOICES, VAEConfig
 from models.pseudo_inputs import PseudoInputs, PseudoInputsConfig
 
 LOG_2PI = math.log(2 * math.pi)
@@ -39,6 +39,9 @@ class VampPrior(PseudoInputs, VAE):
     Config = VampPriorConfig
     # K per profile: smoke on digits (1257 training images), quick on mnist-5k (3500), paper: the paper's 500.
     profile_defaults = {"smoke": {"K": 100}, "quick": {"K": 500}, "paper": {"K": 500}}
+    # `aebench tune`: K around the paper's 500 (values above the training set are dropped) and the VAE's
+    # warm-up lengths, up to the authors' 100 epochs.
+    search_space = {"K": (50, 100, 200, 500, 1000), "warmup_epochs": WARMUP_EPOCHS_CHOICES}
 
     def __init__(self, image_shape, config: VampPriorConfig):
         super().__init__(image_shape, config)

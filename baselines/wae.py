@@ -67,6 +67,8 @@ class WAEConfig(Hyperparameters):
 
 class WAE(AutoEncoder):
     Config = WAEConfig
+    # `aebench tune`: log-spaced over two decades around the authors' MNIST lambda = 10 (DEFAULTS.md).
+    search_space = {"lam": (1.0, 3.0, 10.0, 30.0, 100.0)}
 
     def __init__(self, image_shape, config: WAEConfig):
         super().__init__(image_shape, config)

@@ -41,10 +41,14 @@ class RunSpec:
     train: TrainConfig
     eval: EvalConfig
     binarize: bool
+    split: str = "test"  # the split it is scored on: "test", or "val" for a tuning trial (benchmark.tuning)
 
     def identity(self) -> dict:
-        return {"model": self.model, "dataset": self.dataset, "seed": self.seed, "hparams": self.hparams,
-                "train": self.train.to_dict(), "eval": self.eval.to_dict(), "binarize": self.binarize}
+        identity = {"model": self.model, "dataset": self.dataset, "seed": self.seed, "hparams": self.hparams,
+                    "train": self.train.to_dict(), "eval": self.eval.to_dict(), "binarize": self.binarize}
+        if self.split != "test":  # so that a trial never shares a run_id with a test run, and test runs keep theirs
+            identity["split"] = self.split
+        return identity
 
     @property
     def config_hash(self) -> str:
@@ -88,7 +92,7 @@ def train_and_evaluate(spec: RunSpec, data: DataSplits, device: str, progress: b
             eval_started = time.perf_counter()
             torch.manual_seed(spec.seed)
             cell.metrics = [{"run_id": spec.run_id, "model": spec.model, "dataset": spec.dataset, "seed": spec.seed,
-                             **row} for row in evaluate(model, data, spec.eval)]
+                             **row} for row in evaluate(model, data.scored_on(spec.split), spec.eval)]
             cell.run["eval_seconds"] = time.perf_counter() - eval_started
             cell.checkpoint = checkpoint_bytes(model, spec.model, spec.hparams, spec.run_id)
             cell.samples = _sample_grid_png(model, spec.seed)

@@ -32,8 +32,9 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.errors import UserError
+from benchmark.experiment import Results
+from benchmark.summary import summarize
 from benchmark.tomlfile import read_toml
-from benchmark.report import Results, summarize
 
 BOUND_KEYS = ("min", "max")
 STOPPED_BY_CAP = "stopped_by_cap"

@@ -6,6 +6,7 @@ model is scored on the same test images.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from dataclasses import dataclass
@@ -48,10 +49,24 @@ class DataSplits:
     # Without it, both are simply test_x and train_x.
     test_grey: torch.Tensor | None = None
     train_fixed: torch.Tensor | None = None
+    val_grey: torch.Tensor | None = None  # the grey validation images (binarised data), else val_x
+    eval_split: str = "test"  # the split the test_* fields hold: "test", or "val" in the view of scored_on("val")
 
     def __post_init__(self):
         self.test_grey = self.test_x if self.test_grey is None else self.test_grey
         self.train_fixed = self.train_x if self.train_fixed is None else self.train_fixed
+        self.val_grey = self.val_x if self.val_grey is None else self.val_grey
+
+    def scored_on(self, split: str) -> "DataSplits":
+        """The data a run is scored on: itself for "test"; for "val" (tuning) the validation split in the
+        test fields, so that evaluation never sees a test image. The view is named NAME-val so that what
+        is cached by dataset name (the FID classifier and its recorded accuracy) is kept per split."""
+        if split == "test":
+            return self
+        if split != "val":
+            raise UserError(f"unknown evaluation split '{split}'; choices: test, val")
+        return dataclasses.replace(self, name=f"{self.name}-val", test_x=self.val_x, test_y=self.val_y,
+                                   test_grey=self.val_grey, eval_split="val")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -67,9 +82,9 @@ class DataSplits:
         return torch.bernoulli(x, generator=generator) if self.binarized else x
 
     def to(self, device) -> "DataSplits":
-        names = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y", "test_grey", "train_fixed")
+        names = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y", "test_grey", "train_fixed", "val_grey")
         return DataSplits(self.name, **{k: getattr(self, k).to(device) for k in names}, binarized=self.binarized,
-                          source=self.source)
+                          source=self.source, eval_split=self.eval_split)
 
 
 @dataclass(frozen=True)
@@ -252,4 +267,4 @@ def load_dataset(name: str, data_root=None, binarize: bool = False, download: bo
     binary_val, binary_test = torch.bernoulli(vax, generator=g), torch.bernoulli(tex, generator=g)
     binary_train = torch.bernoulli(trx, generator=torch.Generator().manual_seed(PROBE_BINARIZE_SEED))
     return DataSplits(name, trx, try_, binary_val, vay, binary_test, tey, binarized=True, source=raw.source,
-                      test_grey=tex, train_fixed=binary_train)
+                      test_grey=tex, train_fixed=binary_train, val_grey=vax)

@@ -1,7 +1,8 @@
 """The one evaluation protocol: evaluate(model, data, config) -> metric rows, identical for all models.
 
 The cell only calls this and stores the rows; each metric lives in benchmark/metrics/ (docs/evaluation.md
-describes the protocol). Rows, all on the test split (n = images scored; backbone set where features are used):
+describes the protocol). Rows, all on the test split (n = images scored; backbone set where features are used),
+or all on the validation split when tuning scores a candidate (data.scored_on("val"): split "val"):
   recon_sse, recon_mse                   reconstruction error (per-image sum; per pixel)
   knn{k}_acc, linear_acc                 probes fit on train codes, scored on test codes
   active_units                           latent dimensions whose test codes vary (variance > 0.01)
@@ -99,38 +100,39 @@ def metric_row(metric: str, value: float, split: str, n: int, backbone: str = ""
 
 def evaluate(model: AutoEncoder, data: DataSplits, config: EvalConfig, log=print) -> list[dict]:
     model.eval()
-    x_test, n_test = data.test_x, len(data.test_x)
+    x_test, n_test, split = data.test_x, len(data.test_x), data.eval_split  # split: "test", or "val" when tuning
     x_hat = batched(model.reconstruct, x_test, config.batch_size)
-    rows = [metric_row(name, value, "test", n_test) for name, value in reconstruction_errors(x_hat, x_test.cpu()).items()]
+    rows = [metric_row(name, value, split, n_test) for name, value in reconstruction_errors(x_hat, x_test.cpu()).items()]
     train_z = batched(model.encode, data.train_fixed, config.batch_size)  # prepared as the test images are
     test_z = batched(model.encode, x_test, config.batch_size)
-    rows += probe_rows(train_z.numpy(), data.train_y.cpu().numpy(), test_z.numpy(), data.test_y.cpu().numpy(), config)
-    rows.append(metric_row("active_units", active_units(test_z.flatten(1).numpy()), "test", n_test))
-    rows += [metric_row(name, value, "test", n_test) for name, value in
+    rows += probe_rows(train_z.numpy(), data.train_y.cpu().numpy(), test_z.numpy(), data.test_y.cpu().numpy(), config,
+                       split)
+    rows.append(metric_row("active_units", active_units(test_z.flatten(1).numpy()), split, n_test))
+    rows += [metric_row(name, value, split, n_test) for name, value in
              denoising_errors(model.reconstruct, x_test, config.denoise_sigmas, config.seed, config.batch_size).items()]
-    rows += neighbourhood_rows(x_test, test_z, config)
+    rows += neighbourhood_rows(x_test, test_z, config, split)
     if config.fid_samples:
         rows += sample_quality_rows(model, data, x_hat, config, log)
     return rows
 
 
-def probe_rows(train_z, train_y, test_z, test_y, config: EvalConfig) -> list[dict]:
+def probe_rows(train_z, train_y, test_z, test_y, config: EvalConfig, split: str = "test") -> list[dict]:
     n = len(test_z)
-    rows = [metric_row(f"knn{k}_acc", knn_accuracy(train_z, train_y, test_z, test_y, k), "test", n) for k in config.knn_ks]
+    rows = [metric_row(f"knn{k}_acc", knn_accuracy(train_z, train_y, test_z, test_y, k), split, n) for k in config.knn_ks]
     with warnings.catch_warnings():  # a non-converged probe is still a valid score; don't flood the log
         warnings.simplefilter("ignore")
-        rows.append(metric_row("linear_acc", linear_accuracy(train_z, train_y, test_z, test_y), "test", n))
+        rows.append(metric_row("linear_acc", linear_accuracy(train_z, train_y, test_z, test_y), split, n))
     return rows
 
 
-def neighbourhood_rows(x_test: torch.Tensor, test_z: torch.Tensor, config: EvalConfig) -> list[dict]:
+def neighbourhood_rows(x_test: torch.Tensor, test_z: torch.Tensor, config: EvalConfig, split: str = "test") -> list[dict]:
     subset = fixed_subset(len(x_test), config.neighbours_subset, config.seed)
     if len(subset) <= 2 * config.neighbours_k:
         return []  # too few test images for this k: no row rather than a meaningless one
     k = config.neighbours_k
     trust, continuity = neighbourhood_scores(x_test.cpu()[subset], test_z[subset], k)
-    return [metric_row(f"trustworthiness_k{k}", trust, "test", len(subset)),
-            metric_row(f"continuity_k{k}", continuity, "test", len(subset))]
+    return [metric_row(f"trustworthiness_k{k}", trust, split, len(subset)),
+            metric_row(f"continuity_k{k}", continuity, split, len(subset))]
 
 
 def sample_quality_rows(model: AutoEncoder, data: DataSplits, x_hat: torch.Tensor, config: EvalConfig,
@@ -141,7 +143,7 @@ def sample_quality_rows(model: AutoEncoder, data: DataSplits, x_hat: torch.Tenso
     device = data.test_x.device
     reference = fixed_subset(len(data.test_grey), config.fid_reference, config.seed).to(device)
     reference_images = data.test_grey[reference]
-    split = "test-grey" if data.binarized else "test"
+    split = f"{data.eval_split}-grey" if data.binarized else data.eval_split
     reference_features = cached_features(backbone, reference_images, data.name, split)
     reference_stats = feature_statistics(reference_features)
     samples = sample_batched(model, config.fid_samples, config.batch_size, torch.Generator().manual_seed(config.seed))
@@ -151,7 +153,7 @@ def sample_quality_rows(model: AutoEncoder, data: DataSplits, x_hat: torch.Tenso
     rows = [metric_row("fid", fid, split, config.fid_samples, backbone.name),
             metric_row("fid_recon", fid_recon, split, len(reference), backbone.name)]
     if backbone.accuracy is not None:
-        rows.append(metric_row("fid_backbone_acc", backbone.accuracy, "test", len(data.test_x), backbone.name))
+        rows.append(metric_row("fid_backbone_acc", backbone.accuracy, data.eval_split, len(data.test_x), backbone.name))
     return rows + copying_rows(samples, sample_features, reference_images, reference_features, data, backbone,
                                split, config, log)
 

@@ -23,6 +23,7 @@ from PIL import Image  # noqa: E402
 
 from benchmark.atomic import write_atomic  # noqa: E402
 from benchmark.metrics.directions import ARROWS, direction  # noqa: E402
+from benchmark.stats import FriedmanResult, cd_diagram  # noqa: E402
 
 FIGURES = "figures"
 RECONSTRUCTED_IMAGES = 10  # one test image of each of the first classes
@@ -277,6 +278,13 @@ def make_figures(results, data_root=None) -> tuple[dict[str, list[tuple[str, str
         links[dataset] += view_links
         notes += view_notes
     return links, notes
+
+
+def cd_figure(folder: Path, result: FriedmanResult) -> str:
+    """Demsar's critical-difference diagram (stats.cd_diagram) as figures/cd_diagram.png; its relative path."""
+    (folder / FIGURES).mkdir(exist_ok=True)
+    cd_diagram(result, folder / FIGURES / "cd_diagram.png")
+    return f"{FIGURES}/cd_diagram.png"
 
 
 def _curves(folder: Path, dataset: str, runs: pd.DataFrame, out: Path, notes: list[str]) -> list:

@@ -110,6 +110,8 @@ RUN_OPTIONS = [
               target="eval"),
     RunOption("fid_reference", "Test images of the FID reference, at most (default: the profile's).", (int,),
               _integer(0), target="eval"),
+    RunOption("note", "A line about the experiment, shown at the top of its report (tuned.toml says how its "
+              "hyperparameters were chosen).", (str,)),
     RunOption("inception_weights", "pytorch-fid's Inception weights file (default: $TORCH_HOME/hub/checkpoints/"
               "pt_inception-2015-12-05-6726825d.pth).", (str,), target="eval", metavar="PATH"),
 ]

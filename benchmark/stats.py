@@ -28,6 +28,7 @@ several metrics of one dataset are correlated, so read the p-value over such blo
 """
 from __future__ import annotations
 
+import io
 import itertools
 import math
 from dataclasses import dataclass
@@ -36,8 +37,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from scipy import stats
+
+from benchmark.atomic import write_atomic
 
 PAIR_COLUMNS = ["model_a", "model_b", "n_pairs", "mean_diff", "statistic", "p_value", "p_holm",
                 "significant", "better", "note"]
@@ -145,7 +147,8 @@ def pairwise_comparisons(values: pd.DataFrame, higher_is_better: bool | None, al
     return pairs[PAIR_COLUMNS].astype({"better": object, "note": object})
 
 
-def best_marks(values: pd.DataFrame, higher_is_better: bool | None, alpha: float = 0.05) -> dict:
+def best_marks(values: pd.DataFrame, higher_is_better: bool | None, alpha: float = 0.05,
+               pairs: pd.DataFrame | None = None) -> dict:
     """Which models of one dataset and one metric to print in bold.
 
     Returns {model: mark} for every model in `values`, mark being
@@ -156,7 +159,8 @@ def best_marks(values: pd.DataFrame, higher_is_better: bool | None, alpha: float
       ""      any other model, every model when higher_is_better is None, a model with no finite
               value, and a model alone (nothing to beat).
     Requiring a win over every model, not only over the runner-up, keeps "best" honest when a noisier
-    or less-seeded third model cannot be told apart from the leader.
+    or less-seeded third model cannot be told apart from the leader. `pairs`: the result of
+    pairwise_comparisons(values, higher_is_better, alpha), when the caller has it already.
     """
     table = _seed_table(values)
     marks = {model: "" for model in table.columns}
@@ -164,7 +168,8 @@ def best_marks(values: pd.DataFrame, higher_is_better: bool | None, alpha: float
     if higher_is_better is None or len(means) < 2:
         return marks
     leader = means.idxmax() if higher_is_better else means.idxmin()
-    pairs = pairwise_comparisons(values, higher_is_better, alpha)
+    if pairs is None:
+        pairs = pairwise_comparisons(values, higher_is_better, alpha)
     with_leader = pairs[(pairs["model_a"] == leader) | (pairs["model_b"] == leader)]
     beaten = set(with_leader.loc[with_leader["better"] == leader, ["model_a", "model_b"]].to_numpy().ravel())
     tied = [model for model in means.index if model == leader or model not in beaten]
@@ -293,6 +298,8 @@ def cd_diagram(result: FriedmanResult, path: str | Path) -> Path:
     CD above the axis, and thick bars joining every maximal group of models whose mean ranks differ by
     less than CD (not significantly different).
     """
+    from matplotlib.figure import Figure  # here: reading results and testing never needs matplotlib
+
     path = Path(path)
     ranks = result.mean_ranks.sort_values(kind="stable")
     k = len(ranks)
@@ -311,5 +318,7 @@ def cd_diagram(result: FriedmanResult, path: str | Path) -> Path:
     ax.set_ylim(bottom - 0.2, 1.0)
     p = "n/a" if math.isnan(result.p_value) else f"{result.p_value:.3g}"
     ax.set_title(f"Friedman p = {p} over {result.n_blocks} blocks", fontsize=9)
-    fig.savefig(path, format="png", dpi=100, bbox_inches="tight")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    write_atomic(path, buffer.getvalue())
     return path

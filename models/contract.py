@@ -84,6 +84,13 @@ class AutoEncoder(nn.Module):
     Config: ClassVar[type[Hyperparameters]] = Hyperparameters
     # Per-profile hyperparameter overrides that belong to this model (e.g. SWAE's K), by profile name.
     profile_defaults: ClassVar[dict[str, dict]] = {}
+    # What `aebench tune` searches (benchmark/tuning.py), as data: {field: candidate values} over the
+    # model's own hyperparameters, e.g. {"lam": (1.0, 3.0, 10.0)}. The space is the grid of every
+    # combination; the fields not listed keep their defaults (profile's, then the Config's). Values are
+    # listed rather than given as ranges: a log-uniform range is written as log-spaced values. Points the
+    # training set cannot support (Config.check_data, e.g. K > training images) are dropped before the
+    # draw. Empty (the default): the model has nothing to tune, and `tune` refuses it with a UserError.
+    search_space: ClassVar[dict[str, tuple]] = {}
     # Set by the training loop while a warm-up runs (benchmark.training); a model with a warmed-up
     # term (the KL of the VAE family) multiplies it by this. 1 outside training and after the warm-up.
     warmup_weight: float = 1.0

@@ -71,6 +71,11 @@ class SWAE(PseudoInputs, AutoEncoder):
     Config = SWAEConfig
     # K per profile: smoke on digits (1257 training images), quick on mnist-5k (3500), paper (50k MNIST).
     profile_defaults = {"smoke": {"K": 100}, "quick": {"K": 500}, "paper": {"K": 4000}}
+    # `aebench tune`: around the authors' beta = 0.5 and lambda = 1 (docs/swae.md). beta stays inside
+    # (0, 1), where neither data-space term is dropped; lam is log-spaced over two decades; K spans the
+    # profiles' 100 / 500 / 4000, and values above the training set (digits: 1257) are dropped.
+    search_space = {"beta": (0.25, 0.5, 0.75), "lam": (0.1, 0.3, 1.0, 3.0, 10.0),
+                    "K": (50, 100, 200, 500, 1000, 2000, 4000)}
 
     def __init__(self, image_shape, config: SWAEConfig):
         super().__init__(image_shape, config)

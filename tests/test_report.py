@@ -11,7 +11,10 @@ from PIL import Image
 
 import cli
 from benchmark.errors import UserError
-from benchmark.report import direction, load_results, resolve_experiment, summarize, write_report
+from benchmark.experiment import load_results, resolve_experiment
+from benchmark.metrics.directions import direction
+from benchmark.report import write_report
+from benchmark.summary import significance, summarize
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -87,16 +90,18 @@ def test_means_stds_and_seed_counts_are_exact(experiment):
         assert r["n_seeds"] == seeds
 
 
-def test_best_marks_follow_each_metrics_direction(experiment):
-    summary = summarize(load_results(experiment).values)
-    best = {(r.model, r.column) for r in summary.itertuples() if r.best}
-    # higher knn5_acc wins (swae), lower recon_sse (vae) and lower FID (swae); mystery has no direction and
-    # the classifier FID has one model only: neither is marked.
-    assert best == {("swae", "knn5_acc"), ("vae", "recon_sse"), ("swae", "fid [inception-pool3]")}
+def test_marks_need_a_direction_and_two_models(experiment):
+    _, marks = significance(load_results(experiment).values)
+    marked = {(r.label, r.column): r.mark for r in marks.itertuples() if r.mark}
+    # Two seeds each: no difference is significant (knn5_acc p = 0.26, FID p = 0.058, recon_sse a constant
+    # difference: untestable), so both models tie in each ranked column; mystery has no direction and the
+    # classifier FID has one model only: neither is marked.
+    columns = ("knn5_acc", "recon_sse", "fid [inception-pool3]")
+    assert marked == {(model, column): "tie" for model in ("vae", "swae") for column in columns}
 
 
 def test_mean_rank_averages_the_ranked_columns(experiment):
-    from benchmark.report import mean_ranks
+    from benchmark.summary import mean_ranks
 
     ranks = mean_ranks(summarize(load_results(experiment).values))
     # ranked columns: knn5_acc, recon_sse, fid [inception-pool3]
@@ -104,11 +109,11 @@ def test_mean_rank_averages_the_ranked_columns(experiment):
     assert ranks[("digits", "vae")] == pytest.approx((2 + 1 + 2) / 3)
 
 
-def test_ties_share_the_best_mark_and_the_rank(tmp_path):
+def test_ties_share_the_tie_mark_and_the_rank(tmp_path):
     values = {(m, s): {"knn5_acc": 0.5 + 0.25 * s} for m in ("a", "b") for s in (0, 1)}
-    summary = summarize(load_results(write_experiment(tmp_path / "tie", values, set())).values)
-    assert summary["best"].all()
-    assert (summary["rank"] == 1.5).all()
+    loaded = load_results(write_experiment(tmp_path / "tie", values, set())).values
+    assert (significance(loaded)[1]["mark"] == "tie").all()
+    assert (summarize(loaded)["rank"] == 1.5).all()
 
 
 def test_report_files_tables_and_terminal(experiment):
@@ -126,17 +131,18 @@ def test_report_files_tables_and_terminal(experiment):
     md = (experiment / "report.md").read_text()
     vae_row = next(line for line in md.splitlines() if line.startswith("| vae |"))
     swae_row = next(line for line in md.splitlines() if line.startswith("| swae |"))
-    assert "**12.0 ± 2.8**" in vae_row and "| 0.850 ± 0.071 |" in vae_row and "1.67 |" in vae_row
-    assert "**0.920 ± 0.028**" in swae_row and "**21.0 ± 1.4**" in swae_row and "| 8.0 ± 1.4 |" in swae_row
+    assert "| 12.0 ± 2.8 ≈ |" in vae_row and "| 0.850 ± 0.071 ≈ |" in vae_row and "1.67 |" in vae_row
+    assert "| 0.920 ± 0.028 ≈ |" in swae_row and "| 21.0 ± 1.4 ≈ |" in swae_row and "| 8.0 ± 1.4 |" in swae_row
+    assert "**" not in vae_row + swae_row  # two seeds: no difference is significant
     assert "fid [inception-pool3] ↓" in md and "fid [classifier-digits-v1] ↓" in md and "| mystery |" in md
     assert "vae_digits_s2_abcd1234" in md and "non-finite loss" in md  # the failed run, listed apart
 
     tex = (experiment / "tables.tex").read_text()
     assert all(word in tex for word in (r"\toprule", r"\midrule", r"\bottomrule", r"knn5\_acc $\uparrow$"))
-    assert r"\textbf{12.0 $\pm$ 2.8}" in tex and r"\textbf{0.920 $\pm$ 0.028}" in tex
-    assert r"\textbf{0.850" not in tex
+    assert r"12.0 $\pm$ 2.8 $\approx$ &" in tex and r"0.920 $\pm$ 0.028 $\approx$ &" in tex
+    assert r"\textbf{" not in tex.split(r"\midrule")[1]
 
-    assert "0.920 +- 0.028*" in outcome.terminal and "12.0 +- 2.8*" in outcome.terminal
+    assert "0.920 +- 0.028 ~" in outcome.terminal and "12.0 +- 2.8 ~" in outcome.terminal
 
 
 def test_single_seed_has_no_std_and_fewer_seeds_are_flagged(tmp_path):
@@ -251,7 +257,7 @@ def test_no_successful_results_is_a_user_error(tmp_path):
 def test_cli_report_prints_the_table_and_errors_in_one_line(experiment, capsys):
     assert cli.main(["report", "exp", "--out", str(experiment.parent), "--no-figures"]) == 0
     out = capsys.readouterr().out
-    assert "0.920 +- 0.028*" in out and "report.md" in out
+    assert "0.920 +- 0.028 ~" in out and "report.md" in out
     assert cli.main(["report", "missing", "--out", str(experiment.parent)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "experiment 'missing' not found" in err and "exp" in err
