@@ -1,5 +1,6 @@
 """`aebench tune`: search spaces, equal budgets, validation-only selection, determinism, resume, tuned.toml."""
 import json
+import signal
 import subprocess
 
 import pandas as pd
@@ -201,11 +202,13 @@ def test_user_mistakes_are_one_line_exit_2_and_write_nothing(capsys, tmp_path, m
 
 
 @pytest.mark.slow
-def test_killed_tune_resumes_and_finishes(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_killed_tune_resumes_and_finishes(tmp_path, sig):
     argv = cli_command("tune", "--models", "vae", "--dataset", "digits", "--profile", "smoke", "--budget", "3",
                        "--epochs", "40", "--out", str(tmp_path), "--quiet")
-    err = interrupt_after_first_run(argv, tmp_path / "tune-smoke" / "runs.csv")
-    assert "interrupted" in err and not (tmp_path / "tune-smoke" / "tuning.csv").exists()
+    err = interrupt_after_first_run(argv, tmp_path / "tune-smoke" / "runs.csv", sig)
+    assert ("interrupted" in err) == (sig == signal.SIGTERM)
+    assert not (tmp_path / "tune-smoke" / "tuning.csv").exists()
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "recorded earlier" in done.stdout
