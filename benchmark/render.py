@@ -53,7 +53,7 @@ class Style:
 
 MARKDOWN = Style("±", UNDER_TRAINED_MARK, {BEST: "**{}**", TIE: "{} ≈", UNTESTED: "{} (untested)"})
 TERMINAL = Style("+-", UNDER_TRAINED_MARK, {BEST: "{}*", TIE: "{} ~", UNTESTED: "{} (untested)"})
-TERMINAL_LEGEND = ("mean +- std over seeds; * significantly best, ~ tied with the best (paired t-test, Holm), "
+TERMINAL_LEGEND = ("mean +- std over seeds; * significantly best, ~ not significantly worse than the best (paired t-test, Holm), "
                    "(untested) best mean without a test")
 
 
@@ -106,8 +106,8 @@ def latex_table(table: Table) -> str:
     header = ["Model", "Seeds", *(latex_escape(c) + arrows[table.directions[c]] for c in table.columns), "Mean rank"]
     lines = [r"\begin{table}[t]", r"\centering",
              rf"\caption{{{latex_escape(table.dataset)}: mean $\pm$ standard deviation over seeds. Bold: significantly "
-             r"better than every other model (paired t-test over shared seeds, Holm, $\alpha = 0.05$); $\approx$: tied "
-             r"with the best (not significantly worse than the best mean); (untested): best mean, no test possible. "
+             r"better than every other model (paired t-test over shared seeds, Holm, $\alpha = 0.05$); $\approx$: not "
+             r"significantly worse than the best mean (not a claim of equality); (untested): best mean, no test possible. "
              + latex_escape(qualifier_note(table)) + "}",
              rf"\label{{tab:{re.sub(r'[^A-Za-z0-9-]', '-', table.dataset)}}}",
              r"\resizebox{\textwidth}{!}{%",

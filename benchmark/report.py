@@ -127,7 +127,7 @@ def write_report(folder: str | Path, data_root=None, figures: bool = True) -> Re
 LEGEND = ("Each value is the mean ± sample standard deviation (ddof = 1) over the seeds of the successful runs "
           "(\"(n=k)\" where a value has fewer seeds than its row); ↑ higher is better, ↓ lower is better. "
           "**Bold**: best, significantly better than every other model (paired t-test over shared seeds, Holm-corrected, "
-          f"α = {ALPHA:g}). ≈: tied with the best: the best mean and every model not significantly worse than it. "
+          f"α = {ALPHA:g}). ≈: the best mean and every model not significantly worse than it (not a claim that they are equal: with few seeds a wide gap can be untestable). "
           "(untested): the best mean of a column where no pair of models shares 2 seeds, so no test was possible; "
           "it is not a significant result. A column without an arrow, or with one model only, is neither marked nor "
           f"ranked. {UNDER_TRAINED_MARK}: under-trained (see the note under the table). The mean rank averages a model's "

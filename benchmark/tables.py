@@ -90,8 +90,9 @@ def join_names(names: list[str]) -> str:
 
 
 def verdict(table: Table, column: str) -> str:
-    """One sentence on one column, from its marks: the significant best, the models tied within seed
-    noise (and those significantly behind), the untested best mean, or why nothing is marked."""
+    """One sentence on one column, from its marks: the significant best, the best mean and the models
+    not significantly different from it (and those significantly behind), the untested best mean, or
+    why nothing is marked."""
     cells = {row.label: row.cells[column] for row in table.rows
              if column in row.cells and not math.isnan(row.cells[column].mean)}
     way = table.directions[column]
@@ -109,7 +110,8 @@ def verdict(table: Table, column: str) -> str:
     if not tied:
         return f"{column}: not marked"
     behind = [label for label in ordered if label not in tied]
-    text = f"{column}: {join_names(tied)} tied (difference{'s' * (len(tied) > 2)} within seed noise)"
+    # "Not significantly different" is not "equal": with few seeds a wide gap can still be untestable.
+    text = f"{column}: best mean {tied[0]}, not significantly better than {join_names(tied[1:])}"
     return text + (f"; {join_names(behind)} significantly behind {tied[0]}" if behind else "")
 
 

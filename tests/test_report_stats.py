@@ -87,8 +87,8 @@ def test_identical_models_tie_and_nothing_is_bold(tmp_path):
         headline = table_rows(md, model)[0]
         assert "**" not in headline
         assert cell(headline, 2).endswith(" ≈") and cell(headline, 3).endswith(" ≈")  # recon_sse, knn5_acc
-    assert "- recon_sse: a and b tied (difference within seed noise)" in md
-    assert "- knn5_acc: a and b tied (difference within seed noise)" in md
+    assert "- recon_sse: best mean a, not significantly better than b" in md
+    assert "- knn5_acc: best mean a, not significantly better than b" in md
     assert "significant against" not in md
     assert "Skipped: fewer than 3 models (2)" in md
 
@@ -104,9 +104,9 @@ def test_a_model_better_on_every_seed_is_bold_and_significant(clear):
     # recon_sse: swae = wae on every seed, both significantly ahead of vae
     recon = header.index("recon_sse ↓")
     assert cell(swae, recon).endswith(" ≈") and cell(wae, recon).endswith(" ≈") and "≈" not in cell(vae, recon)
-    assert "- recon_sse: swae and wae tied (difference within seed noise); vae significantly behind swae" in md
-    assert "- linear_acc: swae and wae tied (difference within seed noise); vae significantly behind swae" in md
-    assert "- fid [inception-pool3]: swae, vae and wae tied (differences within seed noise)" in md
+    assert "- recon_sse: best mean swae, not significantly better than wae; vae significantly behind swae" in md
+    assert "- linear_acc: best mean swae, not significantly better than wae; vae significantly behind swae" in md
+    assert "- fid [inception-pool3]: best mean swae, not significantly better than vae and wae" in md
 
 
 def test_a_column_without_direction_is_not_marked(clear):
