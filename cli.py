@@ -1,4 +1,4 @@
-"""aebench command line: run, tune, report, check, list.
+"""aebench command line: run, tune, report, check, list, fetch.
 
 Every user mistake ends as one line on stderr and exit code 2; Ctrl-C / SIGTERM end with 130 and
 leave the results valid (the next identical command finishes the grid).
@@ -129,6 +129,17 @@ def tune(budget, select_by, quiet, **given):
         sys.exit(1)
 
 
+@cli.command(name="fetch")
+@click.argument("name")
+@click.option("--data-root", default=None, help="Where datasets go (default: $AEBENCH_DATA or ./data).")
+def fetch_command(name, data_root):
+    """Get NAME for offline use: mnist, fashion-mnist (datasets) or inception (the FID network's
+    weights). Checksum-verified and atomic; a second fetch does nothing."""
+    from benchmark.fetch import fetch
+
+    click.echo(fetch(name, data_root, log=click.echo))
+
+
 @cli.command(name="list")
 @click.option("--data-root", default=None, help="Folder with IDX files (default: $AEBENCH_DATA or ./data).")
 def list_command(data_root):
@@ -146,6 +157,11 @@ def list_command(data_root):
         reason = availability(name, data_root)
         state = "available" if reason is None else f"NOT available: {reason}"
         click.echo(f"  {name:<14} {spec.description}\n  {'':<14} {state}")
+    from benchmark.fetch import fetch_status
+
+    reason = fetch_status("inception")
+    click.echo("FID backbones:\n  classifier     trained by the suite on each dataset, cached: always available")
+    click.echo(f"  inception      {'present' if reason is None else f'NOT present: {reason}'} (python cli.py fetch inception)")
     click.echo("Profiles:")
     for name, p in PROFILES.items():
         click.echo(f"  {name:<14} {p.description} (default dataset: {p.dataset})")

