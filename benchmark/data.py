@@ -82,9 +82,9 @@ class DataSplits:
         return torch.bernoulli(x, generator=generator) if self.binarized else x
 
     def to(self, device) -> "DataSplits":
-        names = ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y", "test_grey", "train_fixed", "val_grey")
-        return DataSplits(self.name, **{k: getattr(self, k).to(device) for k in names}, binarized=self.binarized,
-                          source=self.source, eval_split=self.eval_split)
+        # every tensor field, derived from the dataclass so a new split can never be left behind
+        tensors = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return dataclasses.replace(self, **{k: v.to(device) for k, v in tensors.items() if isinstance(v, torch.Tensor)})
 
 
 @dataclass(frozen=True)
