@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from models.contract import AutoEncoder, Hyperparameters, per_image_sum
+from models.likelihoods import bernoulli_nll
 from models.networks import build_decoder, build_encoder
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -61,7 +61,7 @@ class VAE(AutoEncoder):
     def reconstruction_term(self, logits, x):
         """-log p(x|z) per image, up to a constant for the Gaussian."""
         if self.config.likelihood == "bernoulli":
-            return per_image_sum(F.binary_cross_entropy_with_logits(logits, x, reduction="none"))
+            return per_image_sum(bernoulli_nll(logits, x))
         return per_image_sum((torch.sigmoid(logits) - x) ** 2) / (2 * self.config.sigma ** 2)
 
     def kl_term(self, z, mu, logvar):

@@ -11,6 +11,8 @@ or all on the validation split when tuning scores a candidate (data.scored_on("v
   fid                                    fid_samples generated images vs the reference test images
   fid_recon                              reconstructions of the reference images vs the same reference
   fid_backbone_acc                       the classifier backbone's test accuracy (no row for Inception)
+  kid, kid_std                           KID of the same samples against the same reference (mean, std over subsets)
+  precision, recall, density, coverage   of the same samples against the same reference (k = 3; k = 5)
   nn_train_ratio                         data-copying: samples' median distance to their nearest training
                                          image over the same for the reference test images (pixels)
   copying_ct                             data-copying: Meehan et al.'s C_T in the backbone's features
@@ -34,6 +36,7 @@ from benchmark.metrics.batching import batched, sample_batched
 from benchmark.metrics.copying import copying_ct, nn_train_ratio
 from benchmark.metrics.denoising import denoising_errors
 from benchmark.metrics.fid import cached_features, feature_statistics, frechet_distance
+from benchmark.metrics.fidelity import fidelity_scores
 from benchmark.metrics.latent_usage import active_units
 from benchmark.metrics.local_structure import fixed_subset, neighbourhood_scores
 from benchmark.metrics.probes import knn_accuracy, linear_accuracy
@@ -55,8 +58,9 @@ class EvalConfig:
     copying_train: int = 0  # training images of the C_T test, at most (0: all of them)
     seed: int = 0  # of every draw the evaluation makes
     # Bumped when the protocol changes meaning (2: like-for-like probes and FID reference, data-copying,
-    # active units), so that the config hash keeps old and new results apart.
-    protocol: int = 2
+    # active units; 3: KID, precision, recall, density, coverage beside FID), so that the config hash
+    # keeps old and new results apart.
+    protocol: int = 3
     # A path on this machine, not part of what a run is (to_dict leaves it out of the config hash);
     # the backbone name on each FID row says which weights were used.
     inception_weights: str | None = None
@@ -152,10 +156,22 @@ def sample_quality_rows(model: AutoEncoder, data: DataSplits, x_hat: torch.Tenso
     fid_recon = frechet_distance(feature_statistics(backbone.features(x_hat[reference.cpu()].to(device))), reference_stats)
     rows = [metric_row("fid", fid, split, config.fid_samples, backbone.name),
             metric_row("fid_recon", fid_recon, split, len(reference), backbone.name)]
+    rows += fidelity_rows(sample_features, reference_features, split, config, backbone.name, log)
     if backbone.accuracy is not None:
         rows.append(metric_row("fid_backbone_acc", backbone.accuracy, data.eval_split, len(data.test_x), backbone.name))
     return rows + copying_rows(samples, sample_features, reference_images, reference_features, data, backbone,
                                split, config, log)
+
+
+def fidelity_rows(sample_features, reference_features, split: str, config: EvalConfig, backbone: str,
+                  log=print) -> list[dict]:
+    """KID and precision / recall / density / coverage: the samples against the FID reference."""
+    try:
+        scores = fidelity_scores(sample_features, reference_features, config.seed)
+    except ValueError as e:  # sets too small for KID's subsets or the k nearest neighbours: say so, no rows
+        log(f"kid, precision, recall, density, coverage not computed: {e}")
+        return []
+    return [metric_row(name, value, split, len(sample_features), backbone) for name, value in scores.items()]
 
 
 def copying_rows(samples, sample_features, reference_images, reference_features, data: DataSplits, backbone,

@@ -103,19 +103,21 @@ def _train_epoch(model, data: DataSplits, optimizer, config: TrainConfig, shuffl
     model.train()
     n = len(data.train_x)
     order = torch.randperm(n, generator=shuffle).to(data.train_x.device)
-    totals: dict[str, torch.Tensor] = {}  # summed on the device: one host sync per step (the check), not per term
+    names, totals = None, None  # every term's batch-weighted sum, kept on the device in one float64 buffer
     for start in range(0, n, config.batch_size):
         x = data.train_batch(order[start:start + config.batch_size])
         terms = model.loss(x)
-        if not torch.isfinite(terms["loss"]):
+        if not torch.isfinite(terms["loss"]):  # the step's one host sync
             raise NonFiniteLoss(f"non-finite loss ({terms['loss'].item()}) at batch {start // config.batch_size}")
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         optimizer.step()
         model.after_step()
-        for name, value in terms.items():
-            totals[name] = totals.get(name, 0.0) + value.detach().double() * len(x)
-    return {name: total.item() / n for name, total in totals.items()}
+        values = torch.stack([value.detach() for value in terms.values()])
+        if totals is None:
+            names, totals = list(terms), torch.zeros(len(terms), dtype=torch.float64, device=values.device)
+        totals.add_(values, alpha=len(x))
+    return {name: total / n for name, total in zip(names, totals.tolist())}
 
 
 def fit(model: AutoEncoder, data: DataSplits, config: TrainConfig, seed: int, progress: bool = True) -> FitResult:

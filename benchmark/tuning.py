@@ -185,7 +185,7 @@ def scored_metrics(evaluation: EvalConfig) -> list[str]:
     neighbours = evaluation.neighbours_k
     names = ["recon_sse", "recon_mse", "linear_acc", f"trustworthiness_k{neighbours}", f"continuity_k{neighbours}",
              *(f"knn{k}_acc" for k in evaluation.knn_ks), *(denoise_metric_name(s) for s in evaluation.denoise_sigmas)]
-    names += ["fid", "fid_recon"] if evaluation.fid_samples else []
+    names += ["fid", "fid_recon", "kid", "precision", "recall", "density", "coverage"] if evaluation.fid_samples else []
     return [name for name in names if direction(name)]
 
 

