@@ -11,9 +11,7 @@ import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-import torch
-
-from benchmark.cell import run_in_worker
+from benchmark.cell import limit_threads, run_in_worker
 from benchmark.errors import UserError
 from benchmark.provenance import PROJECT_ROOT
 
@@ -29,8 +27,7 @@ class SerialExecutor:
 
 
 def _init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)
-    os.environ["OMP_NUM_THREADS"] = str(threads)
+    limit_threads(threads)  # after the imports of benchmark.cell, so that every pool it loads is limited
 
 
 class ProcessExecutor:
