@@ -1,4 +1,4 @@
-"""aebench command line: run, tune, report, check, list, fetch.
+"""aebench command line: run, tune, report, claims, check, list, fetch.
 
 Every user mistake ends as one line on stderr and exit code 2; Ctrl-C / SIGTERM end with 130 and
 leave the results valid (the next identical command finishes the grid).
@@ -108,18 +108,22 @@ def run(config_file, sets, retry_failed, quiet, **given):
 
 
 @cli.command()
+@click.option("--config", "config_file", default=None, help="A study file (TOML) of run options; options override it.")
 @_run_option_flags
 @click.option("--budget", type=int, required=True, metavar="B", help="Trials per model, the same for every model.")
 @click.option("--select-by", default="mean-rank", show_default=True, metavar="METRIC",
               help="mean-rank (of recon_sse, knn5_acc, fid) or one metric, on the validation split.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def tune(budget, select_by, quiet, **given):
+def tune(config_file, budget, select_by, quiet, **given):
     """Choose each model's own hyperparameters on the validation split, B trials per model, and write
     tuned.toml for `run --config` (results in --out/tune-PROFILE unless --experiment)."""
-    from benchmark.study import resolve
+    from benchmark.study import load_study, resolve
     from benchmark.tuning import plan_tuning, run_tuning, summary_lines
 
-    config = resolve({}, _joined(given), {})
+    study = load_study(config_file) if config_file else {}
+    if study.get("hparams"):
+        raise UserError(f"study file {config_file}: tune chooses the hyperparameters itself; remove its [hparams] tables")
+    config = resolve(study, _joined(given), {}, config_file)
     tuning = plan_tuning(config, budget, select_by)
     executor, device = _executor_and_device(config)
     outcome = run_tuning(tuning, device, executor, progress=not quiet)
@@ -146,12 +150,14 @@ def list_command(data_root):
     """The models, datasets (and whether each is here) and profiles."""
     from benchmark.data import DATASETS, availability
     from benchmark.profiles import PROFILES
-    from benchmark.registry import MODELS
+    from benchmark.registry import ABLATIONS, MODELS
 
     click.echo("Models:")
     for name, cls in MODELS.items():
         defaults = ", ".join(f"{k}={v}" for k, v in cls.Config().to_dict().items())
         click.echo(f"  {name:<14} {cls.__name__}: {defaults}")
+    click.echo("Ablation variants (named with --models only): " + ", ".join(
+        f"{name} ({cls.__doc__.strip().rstrip('.')})" for name, cls in ABLATIONS.items()))
     click.echo("Datasets:")
     for name, spec in DATASETS.items():
         reason = availability(name, data_root)
@@ -182,6 +188,22 @@ def report(experiment, out, data_root, no_figures):
     for note in outcome.notes:
         click.echo(f"note: {note}")
     click.echo(f"\nWrote {', '.join(str(p.relative_to(outcome.folder)) for p in outcome.files)} in {outcome.folder}")
+
+
+@cli.command(name="claims")
+@click.argument("folders", nargs=-1, required=True, metavar="FOLDER [FOLDER ...]")
+@click.option("--ablation", default=None, metavar="FOLDER", help="A SWAE ablation experiment: swae runs differing in objective (xzrec, xz, zrec).")
+@click.option("--out", "out_file", default=None, metavar="FILE", help="Write the Markdown to FILE instead of printing it.")
+def claims_command(folders, ablation, out_file):
+    """Does each claim of the SWAE paper hold in the experiment FOLDERs? A Markdown table of SWAE against
+    the best baseline per claim, metric and dataset, from summary.csv and comparisons.csv."""
+    from benchmark.claims import claims_report, write_claims
+
+    text = claims_report(folders, ablation)
+    if out_file is None:
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"Wrote {write_claims(out_file, text)}")
 
 
 @cli.command()

@@ -122,3 +122,30 @@ class SWAE(PseudoInputs, AutoEncoder):
         terms = {name: value if name in weights else value.detach() for name, value in terms.items()}
         total = sum(weight * terms[name] for name, weight in weights.items())
         return {"loss": total, **terms}
+
+
+# The ablation of the paper's objective (docs/swae.md): SWAE with another objective by default, under
+# a name of its own, so that one grid trains all three and the report compares them as it compares
+# models. Everything else (networks, prior, search space, per-profile K) is SWAE's.
+
+
+@dataclass
+class SWAEXZConfig(SWAEConfig):
+    objective: str = "xz"
+
+
+@dataclass
+class SWAEZRecConfig(SWAEConfig):
+    objective: str = "zrec"
+
+
+class SWAEXZ(SWAE):
+    """SWAE without the reconstruction term: beta * x + lam * z."""
+
+    Config = SWAEXZConfig
+
+
+class SWAEZRec(SWAE):
+    """SWAE without the data-space generation term: beta * rec + lam * z."""
+
+    Config = SWAEZRecConfig

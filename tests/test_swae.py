@@ -318,3 +318,23 @@ def test_smoke_run_on_digits_beats_chance_by_far(digits):
     scores = {row["metric"]: row["value"] for row in evaluate(model, digits, spec.eval)}
     assert scores["knn5_acc"] > 0.7  # chance is 0.1
     assert {"train_x", "train_z", "train_rec", "val_loss"} <= set(result.history[0])
+
+
+def test_the_objective_ablation_has_names_of_its_own_outside_the_default_grid():
+    from benchmark.profiles import get_profile
+    from benchmark.registry import ABLATIONS, MODELS
+    from benchmark.runner import plan
+
+    assert set(MODELS) == {"swae", "vae", "beta-vae", "wae", "vampprior"}  # `run` without --models
+    specs = plan(get_profile("smoke"), ["swae", "swae-xz", "swae-zrec"], ["digits"], [0],
+                 overrides={"swae-xz": {"lam": 0.3}})
+    objectives = {s.model: s.hparams["objective"] for s in specs}
+    assert objectives == {"swae": "xzrec", "swae-xz": "xz", "swae-zrec": "zrec"}
+    assert {s.model: s.hparams["K"] for s in specs} == {"swae": 100, "swae-xz": 100, "swae-zrec": 100}  # SWAE's profile K
+    assert [s.hparams["lam"] for s in specs] == [1.0, 0.3, 1.0]
+    torch.manual_seed(0)
+    xz = ABLATIONS["swae-xz"]((1, 8, 8), ABLATIONS["swae-xz"].Config(arch="mlp", K=4))
+    xz.prepare(torch.rand(20, 1, 8, 8), torch.Generator().manual_seed(0))
+    terms = xz.loss(torch.rand(5, 1, 8, 8))
+    assert not terms["rec"].requires_grad and terms["x"].requires_grad  # rec reported, not trained
+    torch.testing.assert_close(terms["loss"], xz.config.beta * terms["x"] + xz.config.lam * terms["z"])

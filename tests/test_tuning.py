@@ -223,3 +223,30 @@ def test_the_validation_view_holds_validation_images_only():
     assert torch.equal(view.test_x, data.val_x) and torch.equal(view.test_y, data.val_y)
     assert torch.equal(view.test_grey, load_dataset("digits").val_x)  # the FID reference: grey validation images
     assert torch.equal(view.train_x, data.train_x) and view.to("cpu").eval_split == "val"
+
+
+def test_every_committed_study_file_plans_a_grid():
+    """studies/*.toml: each loads and resolves to cells of known models, datasets and profile."""
+    from pathlib import Path
+
+    from benchmark.profiles import get_profile
+    from benchmark.runner import plan
+    from benchmark.study import load_study, resolve
+
+    files = sorted((Path(__file__).resolve().parent.parent / "studies").glob("*.toml"))
+    assert files
+    for path in files:
+        config = resolve(load_study(path), {}, {}, path)
+        specs = plan(get_profile(config["profile"]), config["models"], config["datasets"], config["seeds"],
+                     overrides=config["hparams"])
+        assert specs and config["out"] == "results/reference" and config["experiment"] == path.stem, path.name
+
+
+def test_tune_takes_a_study_file_but_not_its_hyperparameters(tmp_path, capsys):
+    from cli import main
+
+    study = tmp_path / "study.toml"
+    study.write_text('models = ["wae"]\nprofile = "smoke"\n[hparams.wae]\nlam = 3.0\n')
+    assert main(["tune", "--config", str(study), "--budget", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "tune chooses the hyperparameters itself" in err

@@ -1,0 +1,64 @@
+"""The committed reference folders (results/reference/*) are consistent, checked without retraining:
+every run succeeded, every metric row belongs to a recorded run, every folder is listed in the
+README, and each report's numbers are what `report` computes from the folder's CSV files today."""
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmark.report import write_report
+
+REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference"
+FOLDERS = sorted(p for p in REFERENCE.iterdir() if (p / "runs.csv").is_file())
+# What `report` derives from the CSV files alone: compared byte for byte with a fresh report's.
+DERIVED = ("summary.csv", "comparisons.csv", "tables.tex")
+
+
+def test_there_are_reference_folders():
+    assert len(FOLDERS) >= 4, [p.name for p in FOLDERS]
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
+def test_every_run_succeeded_and_every_metric_row_has_its_run(folder):
+    runs, metrics = pd.read_csv(folder / "runs.csv"), pd.read_csv(folder / "metrics.csv")
+    failed = runs[runs.status != "ok"]
+    if _is_tuning(folder):  # a trial that diverged is an observation of the search (it ranks last)
+        assert failed.reason.notna().all(), f"{folder.name}: a failed trial without its reason"
+        runs = runs[runs.status == "ok"]
+    else:
+        assert failed.empty, f"{folder.name}: failed runs {list(failed.run_id)}"
+    assert runs.run_id.is_unique, f"{folder.name}: a run recorded twice"
+    assert set(metrics.run_id) == set(runs.run_id), f"{folder.name}: metric rows and runs differ"
+
+
+def _is_tuning(folder: Path) -> bool:
+    """An `aebench tune` experiment: its config.json records the trial budget."""
+    return "budget" in json.loads((folder / "config.json").read_text())["config"]
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
+def test_every_folder_is_described_in_the_readme(folder):
+    assert f"| {folder.name} |" in (REFERENCE / "README.md").read_text()
+
+
+@pytest.mark.parametrize("folder", [p for p in FOLDERS if (p / "report.md").is_file()], ids=lambda p: p.name)
+def test_the_committed_report_is_what_report_computes_from_the_csvs(folder, tmp_path):
+    copy = tmp_path / folder.name
+    copy.mkdir()
+    for name in ("runs.csv", "metrics.csv", "config.json"):
+        if (folder / name).is_file():
+            shutil.copy(folder / name, copy / name)
+    write_report(copy, figures=False)
+    for name in DERIVED:
+        assert (copy / name).read_text() == (folder / name).read_text(), f"{folder.name}/{name} is stale: run report"
+    fresh, committed = _tables_and_verdicts(copy / "report.md"), _tables_and_verdicts(folder / "report.md")
+    assert fresh == committed, f"{folder.name}/report.md is stale: run `python cli.py report` on it"
+
+
+def _tables_and_verdicts(report: Path) -> list[str]:
+    """The report's table rows and verdict lines; left out: figures, their notes (which depend on
+    checkpoints, never committed) and the generation time."""
+    return [line for line in report.read_text().splitlines()
+            if line.startswith(("|", "- ")) and "no checkpoint" not in line]
