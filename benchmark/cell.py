@@ -104,7 +104,7 @@ def train_and_evaluate(spec: RunSpec, data: DataSplits, device: str, progress: b
     except Exception as e:  # a bug or a numerical breakdown in one cell must not stop the grid
         cell.run |= {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
         traceback.print_exc()
-    cell.run["finished_at"] = started.isoformat(timespec="seconds")
+    cell.run["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return cell
 
 

@@ -148,6 +148,25 @@ PROFILE_NOTES = {"smoke": "The smoke profile is a smoke check (8x8 digits, small
                           "honest and lets a user try the suite; it is not a verdict on the models."}
 
 
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{seconds / 60:.1f} min"
+
+
+def cost_line(runs: pd.DataFrame) -> str:
+    """What the runs cost: their summed training and evaluation time, and the wall time from the first
+    run's start (its end less its own seconds) to the last run's end, which parallel jobs shorten."""
+    if runs.empty or not {"train_seconds", "finished_at"} <= set(runs.columns):
+        return ""
+    seconds = runs["train_seconds"].fillna(0) + runs.get("eval_seconds", pd.Series(0.0, index=runs.index)).fillna(0)
+    ends = pd.to_datetime(runs["finished_at"], utc=True, errors="coerce")
+    if ends.isna().any():
+        return ""
+    wall = (ends.max() - (ends - pd.to_timedelta(seconds, unit="s")).min()).total_seconds()
+    return (f"Cost: {_duration(seconds.sum())} of training and evaluation summed over the {len(runs)} runs; wall "
+            f"time {_duration(wall)} from the first run's start to the last run's end.")
+
+
 def _intro(results: Results) -> list[str]:
     runs = results.runs
     profiles = ", ".join(sorted(runs["profile"].dropna().astype(str).unique())) if "profile" in runs else ""
@@ -156,6 +175,7 @@ def _intro(results: Results) -> list[str]:
             f"Experiment `{name}`; generated {datetime.now(timezone.utc).isoformat(timespec='seconds')}"
             + (f"; profile {profiles}" if profiles else "")
             + f"; {len(runs) - len(results.failed)} successful runs, {len(results.failed)} failed.", "",
+            *_paragraph(cost_line(runs)),
             *_paragraph(f"**Note.** {note}" if (note := experiment_note(results.folder)) else ""),
             *[line for p in profiles.split(", ") if p in PROFILE_NOTES for line in _paragraph(PROFILE_NOTES[p])],
             LEGEND, ""]

