@@ -203,7 +203,8 @@ def claims_command(folders, ablation, out_file):
     if out_file is None:
         click.echo(text, nl=False)
     else:
-        click.echo(f"Wrote {write_claims(out_file, text)}")
+        command = " ".join([*folders, *(["--ablation", ablation] if ablation else []), "--out", out_file])
+        click.echo(f"Wrote {write_claims(out_file, text, command)}")
 
 
 @cli.command()

@@ -128,7 +128,7 @@ def test_swae_winning_every_line_significantly_holds(tmp_path):
 
 def test_baseline_winning_significantly_does_not_hold(tmp_path):
     text = claims_report([write_experiment(tmp_path / "exp", dataset_rows("digits", False, 0.01))])
-    assert all(verdicts(text)[claim] == "does not hold" for claim in MODEL_CLAIMS + [DENOISING])
+    assert all(verdicts(text)[claim] == "does not hold (a baseline significantly better)" for claim in MODEL_CLAIMS + [DENOISING])
     recon = lines_of(text, "recon_sse")[0]
     assert recon["outcome"] == "SWAE worse (significant)" and recon["best baseline"].startswith("wae: ")
 
@@ -145,7 +145,7 @@ def test_holm_p_above_alpha_is_within_noise(tmp_path):
     text = claims_report([write_experiment(tmp_path / "exp", dataset_rows("digits", True, 0.2))])
     assert {row["outcome"] for row in claim_rows(text) if row["dataset"] == "digits"} == {"within noise"}
     assert lines_of(text, "recon_sse")[0]["p (Holm)"] == "0.2"
-    assert all(verdicts(text)[claim] == "does not hold" for claim in MODEL_CLAIMS)
+    assert all(verdicts(text)[claim] == "does not hold (within noise: not shown)" for claim in MODEL_CLAIMS)
 
 
 def test_missing_metric_and_too_few_seeds_are_not_tested(tmp_path):
@@ -198,7 +198,7 @@ def test_ablation_identical_values_are_not_significant(tmp_path):
     text = claims_report([main], ablation_folder(tmp_path / "ablation", same))
     lines = [row for row in claim_rows(text) if row["claim"] == RECON_TERM]
     assert {row["outcome"] for row in lines} == {"within noise"} and {row["p (Holm)"] for row in lines} == {"1"}
-    assert verdicts(text)[RECON_TERM] == "does not hold"
+    assert verdicts(text)[RECON_TERM] == "does not hold (within noise: not shown)"
     denoising = [row for row in lines_of(text, "denoise_sse_s0.3") if row["dataset"] != "digits"]
     assert denoising[0]["outcome"] == "not tested (objective zrec not run)"
 
@@ -231,9 +231,9 @@ def run_cli(capsys, *argv):
 def test_cli_prints_or_writes_the_table(capsys, tmp_path):
     folder = write_experiment(tmp_path / "exp", dataset_rows("digits", True, 0.01))
     code, out, _ = run_cli(capsys, "claims", str(folder))
-    assert code == 0 and out.startswith("# Claims") and "`exp` (digits, 3 seeds)" in out
+    assert code == 0 and out.startswith("Claims of the SWAE paper") and "`exp` (digits, 3 seeds)" in out
     code, out, _ = run_cli(capsys, "claims", str(folder), "--out", str(tmp_path / "claims.md"))
-    assert code == 0 and (tmp_path / "claims.md").read_text().startswith("# Claims")
+    assert code == 0 and (tmp_path / "claims.md").read_text().startswith("Claims of the SWAE paper")
 
 
 @pytest.mark.parametrize("case,message", [
@@ -255,3 +255,16 @@ def test_cli_mistakes_are_one_line_and_exit_2(capsys, tmp_path, case, message):
             "ablation without csv": [str(main), "--ablation", str(tmp_path / "empty")], "no folder": []}[case]
     code, out, err = run_cli(capsys, "claims", *argv)
     assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err and out == ""
+
+
+def test_out_into_a_document_replaces_only_its_generated_section(tmp_path):
+    from benchmark.claims import BEGIN, END, write_claims
+
+    document = tmp_path / "README.md"
+    document.write_text(f"# Title\n\nHand-written text.\n\n{BEGIN} old`; x -->\nold table\n{END}\n\nAfter.\n")
+    write_claims(document, "new table\n", "exp --out README.md")
+    text = document.read_text()
+    assert text.startswith("# Title\n\nHand-written text.\n\n") and text.endswith(f"{END}\n\nAfter.\n")
+    assert "new table" in text and "old table" not in text and "`python cli.py claims exp --out README.md`" in text
+    write_claims(tmp_path / "plain.md", "only the table\n")  # no section yet: the whole file
+    assert (tmp_path / "plain.md").read_text() == "only the table\n"

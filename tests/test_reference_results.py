@@ -62,3 +62,18 @@ def _tables_and_verdicts(report: Path) -> list[str]:
     checkpoints, never committed) and the generation time."""
     return [line for line in report.read_text().splitlines()
             if line.startswith(("|", "- ")) and "no checkpoint" not in line]
+
+
+def test_the_claims_in_results_readme_are_what_the_command_they_name_generates(monkeypatch):
+    import re
+
+    from benchmark.claims import BEGIN, END, claims_report
+
+    readme = (REFERENCE.parent / "README.md").read_text()
+    arguments = re.search(re.escape(BEGIN) + r" (.*?)`", readme).group(1).split()
+    arguments = arguments[:arguments.index("--out")]
+    ablation = arguments[arguments.index("--ablation") + 1] if "--ablation" in arguments else None
+    folders = [a for a in arguments if a not in ("--ablation", ablation)]
+    committed = readme.split(BEGIN, 1)[1].split("\n", 1)[1].split(END, 1)[0]
+    monkeypatch.chdir(REFERENCE.parent.parent)  # the command names folders relative to the checkout
+    assert committed == claims_report(folders, ablation), "results/README.md is stale: run the command it names"
