@@ -61,8 +61,11 @@ class ProcessExecutor:
 
 def _stop(pool: ProcessPoolExecutor) -> None:
     """Cancel what has not started and end the workers now (used on Ctrl-C / SIGTERM too)."""
+    # No public API lists the workers, and shutdown() forgets them (sets _processes to None): take
+    # them first, or a worker in a long run would go on to its end and hold the exiting driver.
+    workers = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
-    for process in list((getattr(pool, "_processes", None) or {}).values()):  # no public API for this
+    for process in workers:
         if process.is_alive():
             process.terminate()
 

@@ -128,3 +128,23 @@ def test_progress_line_counts_and_estimates_time_left():
     progress.finished("c", "lost", "worker died")
     progress.finished("d", "ok", "", seconds=20)
     assert lines[-1] == "grid: 4/5 finished (2 ok, 1 failed, 1 lost), 1 running, about 10s left"
+
+
+def test_stopping_the_pool_ends_a_worker_in_the_middle_of_a_long_cell():
+    """Ctrl-C / SIGTERM during a long run: the worker is ended at once, not left to finish its cell."""
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    from benchmark.executors import _stop
+
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    future = pool.submit(time.sleep, 120)
+    deadline = time.time() + 60
+    while not future.running() and time.time() < deadline:
+        time.sleep(0.05)
+    workers = list(pool._processes.values())
+    assert future.running() and len(workers) == 1
+    _stop(pool)
+    workers[0].join(timeout=10)
+    assert not workers[0].is_alive()
