@@ -34,7 +34,7 @@ from benchmark.errors import UserError
 from benchmark.metrics.backbones import BACKBONES, get_backbone, require_inception_weights
 from benchmark.metrics.batching import batched, sample_batched
 from benchmark.metrics.copying import copying_ct, nn_train_ratio
-from benchmark.metrics.denoising import denoising_errors
+from benchmark.metrics.denoising import denoise_metric_name, denoising_errors
 from benchmark.metrics.fid import cached_features, feature_statistics, frechet_distance
 from benchmark.metrics.fidelity import fidelity_scores
 from benchmark.metrics.latent_usage import active_units
@@ -96,6 +96,20 @@ class EvalConfig:
 def _require_int(value, low: int, what: str, rule: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise UserError(f"{what} = {value!r}: must be {rule}")
+
+
+def metric_names(config: EvalConfig) -> list[str]:
+    """Every metric evaluate() writes under `config`, in its order. A row can still be missing where the
+    data cannot support it (too few test images for the neighbourhoods or the nearest neighbours of
+    precision and recall), and fid_backbone_acc is written for the classifier backbone only."""
+    k = config.neighbours_k
+    names = ["recon_sse", "recon_mse", *(f"knn{n}_acc" for n in config.knn_ks), "linear_acc", "active_units",
+             *(denoise_metric_name(sigma) for sigma in config.denoise_sigmas),
+             f"trustworthiness_k{k}", f"continuity_k{k}"]
+    if config.fid_samples:
+        names += ["fid", "fid_recon", "kid", "kid_std", "precision", "recall", "density", "coverage",
+                  "fid_backbone_acc", "nn_train_ratio", "copying_ct"]
+    return names
 
 
 def metric_row(metric: str, value: float, split: str, n: int, backbone: str = "") -> dict:

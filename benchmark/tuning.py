@@ -47,8 +47,7 @@ import pandas as pd
 from benchmark.atomic import write_atomic
 from benchmark.cell import RunSpec, cached_dataset
 from benchmark.errors import UserError, choices
-from benchmark.evaluation import EvalConfig
-from benchmark.metrics.denoising import denoise_metric_name
+from benchmark.evaluation import EvalConfig, metric_names
 from benchmark.metrics.directions import HIGHER, LOWER, direction
 from benchmark.options import RUN_OPTIONS, eval_settings
 from benchmark.profiles import Profile, get_profile, model_settings
@@ -182,11 +181,7 @@ def check_criterion(select_by: str, evaluation: EvalConfig) -> str:
 
 def scored_metrics(evaluation: EvalConfig) -> list[str]:
     """The metrics with a direction that evaluate() writes under this configuration."""
-    neighbours = evaluation.neighbours_k
-    names = ["recon_sse", "recon_mse", "linear_acc", f"trustworthiness_k{neighbours}", f"continuity_k{neighbours}",
-             *(f"knn{k}_acc" for k in evaluation.knn_ks), *(denoise_metric_name(s) for s in evaluation.denoise_sigmas)]
-    names += ["fid", "fid_recon", "kid", "precision", "recall", "density", "coverage"] if evaluation.fid_samples else []
-    return [name for name in names if direction(name)]
+    return [name for name in metric_names(evaluation) if direction(name)]
 
 
 def search_grid(cls) -> list[dict]:

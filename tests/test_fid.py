@@ -308,3 +308,12 @@ def test_evaluate_kid_precision_recall_density_coverage_rows_on_known_answers(ca
         assert real[name]["value"] > 0.8
     assert 0.8 < real["density"]["value"] < 1.2
     assert noise["kid"]["value"] > 100 * real["kid"]["value"] > 0  # measured 379119 against 1799
+
+
+def test_metric_names_list_exactly_what_evaluate_writes(cache, digits):
+    """tune's criteria and the docs read this list: it must not drift from evaluate()."""
+    from benchmark.evaluation import metric_names
+
+    for config in (EvalConfig(fid_samples=100), EvalConfig(fid_samples=0, knn_ks=(1, 7), denoise_sigmas=(0.2,))):
+        written = [r["metric"] for r in evaluate(TrainingImageSampler(digits.train_x), digits, config)]
+        assert sorted(written) == sorted(metric_names(config))
