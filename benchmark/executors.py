@@ -11,7 +11,7 @@ import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from benchmark.cell import limit_threads, run_in_worker
+from benchmark.cell import run_in_worker
 from benchmark.errors import UserError
 from benchmark.provenance import PROJECT_ROOT
 
@@ -26,10 +26,6 @@ class SerialExecutor:
             yield spec, run_in_worker(spec, data_root, device, progress), ""
 
 
-def _init_worker(threads: int) -> None:
-    limit_threads(threads)  # after the imports of benchmark.cell, so that every pool it loads is limited
-
-
 class ProcessExecutor:
     """N cells at once, each in its own process with an equal share of the CPU threads."""
 
@@ -41,8 +37,8 @@ class ProcessExecutor:
 
     def run(self, specs, data_root, device, progress):
         # spawn, not fork: forking a process whose torch thread pools already run can deadlock
-        pool = ProcessPoolExecutor(self.parallelism, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(self.threads,))
+        # each call of run_in_worker limits its process's thread pools to self.threads
+        pool = ProcessPoolExecutor(self.parallelism, mp_context=multiprocessing.get_context("spawn"))
         futures = {}
         try:
             for spec in specs:

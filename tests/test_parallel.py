@@ -145,6 +145,7 @@ def test_stopping_the_pool_ends_a_worker_in_the_middle_of_a_long_cell():
         time.sleep(0.05)
     workers = list(pool._processes.values())
     assert future.running() and len(workers) == 1
+    time.sleep(1)  # "running" means queued to a worker; let it reach the task (a busy machine starts it late)
     _stop(pool)
-    workers[0].join(timeout=10)
+    workers[0].join(timeout=60)
     assert not workers[0].is_alive()
