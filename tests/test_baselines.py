@@ -7,7 +7,7 @@ from torch import nn
 
 from baselines.beta_vae import BetaVAE
 from baselines.vae import VAE
-from baselines.vampprior import VampPrior, log_normal_diag
+from baselines.vampprior import VampPrior, log_normal_diag, log_normal_diag_pairs
 from baselines.wae import WAE, imq_mmd, imq_kernel
 from benchmark.evaluation import evaluate
 from benchmark.profiles import get_profile
@@ -252,6 +252,22 @@ def test_log_normal_diag_matches_torch_distributions():
     z, mu, logvar = torch.randn(4, 3), torch.randn(4, 3), torch.randn(4, 3)
     expected = torch.distributions.Normal(mu, (0.5 * logvar).exp()).log_prob(z).sum(-1)
     torch.testing.assert_close(log_normal_diag(z, mu, logvar), expected)
+
+
+def test_log_normal_diag_pairs_equals_the_broadcast_density_in_value_and_gradient():
+    # Small variances (logvar down to -12) are where the expanded square cancels large terms.
+    torch.manual_seed(0)
+    z = (3 * torch.randn(7, 4)).requires_grad_()
+    mu = (3 * torch.randn(5, 4)).requires_grad_()
+    logvar = (torch.rand(5, 4) * 14 - 12).requires_grad_()
+    pairs = log_normal_diag_pairs(z, mu, logvar)
+    broadcast = log_normal_diag(z.double().unsqueeze(1), mu.double().unsqueeze(0), logvar.double().unsqueeze(0))
+    assert pairs.shape == (7, 5)
+    torch.testing.assert_close(pairs, broadcast, rtol=1e-12, atol=1e-9)
+    grads = torch.autograd.grad(pairs.logsumexp(1).sum(), (z, mu, logvar))
+    expected = torch.autograd.grad(broadcast.logsumexp(1).sum(), (z, mu, logvar))
+    for got, want in zip(grads, expected):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_vampprior_pseudo_inputs_start_at_distinct_training_images_and_stay_in_unit_range(digits):
