@@ -80,6 +80,7 @@ def run(config_file, sets, retry_failed, quiet, **given):
 
     from benchmark.profiles import get_profile
     from benchmark.registry import MODELS
+    from benchmark.rescoring import attach_trained_weights
     from benchmark.results import ResultsStore
     from benchmark.runner import plan, preflight, run_grid, save_resolved_config
     from benchmark.study import load_study, resolve
@@ -91,6 +92,8 @@ def run(config_file, sets, retry_failed, quiet, **given):
     pool, device = _executor_and_device(config)
     preflight(specs, config.get("data_root"), device)
     folder = Path(config["out"]) / (config.get("experiment") or prof.name)
+    if config.get("weights_from"):
+        specs = attach_trained_weights(specs, config["weights_from"], folder)
     store = ResultsStore(folder)
     save_resolved_config(folder, config, specs)
     outcome = run_grid(specs, store, device, config.get("data_root"), retry_failed, progress=not quiet, executor=pool)

@@ -12,6 +12,7 @@ import io
 import json
 import time
 import traceback
+from pathlib import Path
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -19,7 +20,7 @@ import torch
 from threadpoolctl import threadpool_limits
 from torchvision.utils import save_image
 
-from benchmark.checkpoints import checkpoint_bytes
+from benchmark.checkpoints import checkpoint_bytes, load_model
 from benchmark.data import DataSplits, load_dataset
 from benchmark.errors import UserError
 from benchmark.evaluation import EvalConfig, evaluate
@@ -28,6 +29,16 @@ from benchmark.registry import build_model
 from benchmark.training import TrainConfig, fit
 
 SAMPLE_GRID = 64
+
+
+@dataclass(frozen=True)
+class TrainedWeights:
+    """A finished run of another experiment whose weights a cell scores instead of training (run
+    --weights-from): which run, its checkpoint file, and its training fields of runs.csv, carried over."""
+
+    run_id: str
+    checkpoint: str
+    training: dict  # epochs_run, best_epoch, best_val_loss, stopped
 
 
 @dataclass
@@ -43,12 +54,15 @@ class RunSpec:
     eval: EvalConfig
     binarize: bool
     split: str = "test"  # the split it is scored on: "test", or "val" for a tuning trial (benchmark.tuning)
+    trained: TrainedWeights | None = None  # set: score these weights, train nothing
 
     def identity(self) -> dict:
         identity = {"model": self.model, "dataset": self.dataset, "seed": self.seed, "hparams": self.hparams,
                     "train": self.train.to_dict(), "eval": self.eval.to_dict(), "binarize": self.binarize}
         if self.split != "test":  # so that a trial never shares a run_id with a test run, and test runs keep theirs
             identity["split"] = self.split
+        if self.trained:  # the same weights scored again make a run of their own
+            identity["weights_from"] = self.trained.run_id
         return identity
 
     @property
@@ -83,13 +97,8 @@ def train_and_evaluate(spec: RunSpec, data: DataSplits, device: str, progress: b
         "binarize": spec.binarize, "device": device, "status": "ok", "reason": "", **versions()})
     try:
         torch.manual_seed(spec.seed)
-        model = build_model(spec.model, data.image_shape, spec.hparams).to(device)
-        result = fit(model, data, spec.train, spec.seed, progress)
-        cell.history = result.history
-        cell.run |= {"status": result.status, "reason": result.reason, "epochs_run": result.epochs_run,
-                     "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss, "stopped": result.stopped,
-                     "train_seconds": result.seconds}
-        if result.status == "ok":
+        model = _trained_model(spec, data, device, cell, progress)
+        if cell.run["status"] == "ok":
             eval_started = time.perf_counter()
             torch.manual_seed(spec.seed)
             cell.metrics = [{"run_id": spec.run_id, "model": spec.model, "dataset": spec.dataset, "seed": spec.seed,
@@ -106,6 +115,21 @@ def train_and_evaluate(spec: RunSpec, data: DataSplits, device: str, progress: b
         traceback.print_exc()
     cell.run["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return cell
+
+
+def _trained_model(spec: RunSpec, data: DataSplits, device: str, cell: CellResult, progress: bool):
+    """The model to score: trained here (its history and training fields go into the cell), or the
+    weights of spec.trained loaded, with that run's training fields and no training time of its own."""
+    if spec.trained:
+        cell.run |= {**spec.trained.training, "train_seconds": 0.0, "weights_from": spec.trained.run_id}
+        return load_model(Path(spec.trained.checkpoint)).to(device)
+    model = build_model(spec.model, data.image_shape, spec.hparams).to(device)
+    result = fit(model, data, spec.train, spec.seed, progress)
+    cell.history = result.history
+    cell.run |= {"status": result.status, "reason": result.reason, "epochs_run": result.epochs_run,
+                 "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss, "stopped": result.stopped,
+                 "train_seconds": result.seconds}
+    return model
 
 
 def _sample_grid_png(model, seed: int) -> bytes:

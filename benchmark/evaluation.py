@@ -16,6 +16,9 @@ or all on the validation split when tuning scores a candidate (data.scored_on("v
   nn_train_ratio                         data-copying: samples' median distance to their nearest training
                                          image over the same for the reference test images (pixels)
   copying_ct                             data-copying: Meehan et al.'s C_T in the backbone's features
+With scope "generation" only the samples are scored: fid, kid, kid_std, precision, recall, density,
+coverage (and fid_backbone_acc), the rows that depend on the backbone. That is what rescoring trained
+weights on another backbone needs (`run --weights-from`), without fid_recon's and C_T's extra images.
 Like is compared with like: with binarised data (the paper profile) the probes are fit on training
 images binarised once, as the test images are, and FID's reference is the GREY test images (what the
 model is asked to match; its split is then recorded as "test-grey"). Every random draw (samples,
@@ -44,6 +47,10 @@ from benchmark.metrics.reconstruction import reconstruction_errors
 from models.contract import AutoEncoder, HyperparameterError
 
 
+SCOPES = ("all", "generation")
+GENERATION_METRICS = ["fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "fid_backbone_acc"]
+
+
 @dataclass
 class EvalConfig:
     knn_ks: tuple[int, ...] = (1, 3, 5, 10)
@@ -57,6 +64,7 @@ class EvalConfig:
     copying_cells: int = 5  # k-means cells of the C_T test (Meehan et al.'s setting at this sample size)
     copying_train: int = 0  # training images of the C_T test, at most (0: all of them)
     seed: int = 0  # of every draw the evaluation makes
+    scope: str = "all"  # all | generation (the samples' scores only; see the module's docstring)
     # Bumped when the protocol changes meaning (2: like-for-like probes and FID reference, data-copying,
     # active units; 3: KID, precision, recall, density, coverage beside FID), so that the config hash
     # keeps old and new results apart.
@@ -84,12 +92,18 @@ class EvalConfig:
         _require_int(self.copying_train, 0, "evaluation copying_train", "an integer >= 0 (0: all training images)")
         if any(not s >= 0 for s in self.denoise_sigmas):
             raise HyperparameterError(f"evaluation denoise_sigmas = {self.denoise_sigmas!r}: must be >= 0")
+        if self.scope not in SCOPES:
+            raise UserError(f"evaluation scope = {self.scope!r}: unknown scope; choices: {', '.join(SCOPES)}")
+        if self.scope == "generation" and not self.fid_samples:
+            raise UserError("evaluation scope = 'generation' scores generated samples: fid_samples must be >= 2, not 0")
         if self.fid_backbone == "inception" and self.fid_samples:
             require_inception_weights(self.inception_weights)  # fail before training, not after
 
     def to_dict(self) -> dict:
         values = asdict(self)
         values.pop("inception_weights")
+        if values["scope"] == "all":  # scope came after protocol 3's first runs: at its default it stays out
+            values.pop("scope")       # of the config hash, so that those runs keep their ids
         return values
 
 
@@ -102,6 +116,8 @@ def metric_names(config: EvalConfig) -> list[str]:
     """Every metric evaluate() writes under `config`, in its order. A row can still be missing where the
     data cannot support it (too few test images for the neighbourhoods or the nearest neighbours of
     precision and recall), and fid_backbone_acc is written for the classifier backbone only."""
+    if config.scope == "generation":
+        return list(GENERATION_METRICS)
     k = config.neighbours_k
     names = ["recon_sse", "recon_mse", *(f"knn{n}_acc" for n in config.knn_ks), "linear_acc", "active_units",
              *(denoise_metric_name(sigma) for sigma in config.denoise_sigmas),
@@ -118,6 +134,8 @@ def metric_row(metric: str, value: float, split: str, n: int, backbone: str = ""
 
 def evaluate(model: AutoEncoder, data: DataSplits, config: EvalConfig, log=print) -> list[dict]:
     model.eval()
+    if config.scope == "generation":
+        return sample_quality_rows(model, data, None, config, log)
     x_test, n_test, split = data.test_x, len(data.test_x), data.eval_split  # split: "test", or "val" when tuning
     x_hat = batched(model.reconstruct, x_test, config.batch_size)
     rows = [metric_row(name, value, split, n_test) for name, value in reconstruction_errors(x_hat, x_test.cpu()).items()]
@@ -153,10 +171,11 @@ def neighbourhood_rows(x_test: torch.Tensor, test_z: torch.Tensor, config: EvalC
             metric_row(f"continuity_k{k}", continuity, split, len(subset))]
 
 
-def sample_quality_rows(model: AutoEncoder, data: DataSplits, x_hat: torch.Tensor, config: EvalConfig,
+def sample_quality_rows(model: AutoEncoder, data: DataSplits, x_hat: torch.Tensor | None, config: EvalConfig,
                         log=print) -> list[dict]:
     """FID of samples and of reconstructions, and the data-copying measures, against one reference:
-    a seeded random subset of at most fid_reference grey test images (all of them when fewer)."""
+    a seeded random subset of at most fid_reference grey test images (all of them when fewer).
+    Without reconstructions (x_hat None: the generation scope) only the samples' scores."""
     backbone = get_backbone(config.fid_backbone, data, config.inception_weights, log)
     device = data.test_x.device
     reference = fixed_subset(len(data.test_grey), config.fid_reference, config.seed).to(device)
@@ -167,12 +186,16 @@ def sample_quality_rows(model: AutoEncoder, data: DataSplits, x_hat: torch.Tenso
     samples = sample_batched(model, config.fid_samples, config.batch_size, torch.Generator().manual_seed(config.seed))
     sample_features = backbone.features(samples.to(device))
     fid = frechet_distance(feature_statistics(sample_features), reference_stats)
-    fid_recon = frechet_distance(feature_statistics(backbone.features(x_hat[reference.cpu()].to(device))), reference_stats)
-    rows = [metric_row("fid", fid, split, config.fid_samples, backbone.name),
-            metric_row("fid_recon", fid_recon, split, len(reference), backbone.name)]
+    rows = [metric_row("fid", fid, split, config.fid_samples, backbone.name)]
+    if x_hat is not None:
+        fid_recon = frechet_distance(feature_statistics(backbone.features(x_hat[reference.cpu()].to(device))),
+                                     reference_stats)
+        rows.append(metric_row("fid_recon", fid_recon, split, len(reference), backbone.name))
     rows += fidelity_rows(sample_features, reference_features, split, config, backbone.name, log)
     if backbone.accuracy is not None:
         rows.append(metric_row("fid_backbone_acc", backbone.accuracy, data.eval_split, len(data.test_x), backbone.name))
+    if x_hat is None:
+        return rows
     return rows + copying_rows(samples, sample_features, reference_images, reference_features, data, backbone,
                                split, config, log)
 

@@ -93,7 +93,7 @@ RUN_OPTIONS = [
               (list, str), _names, flag="--dataset", repeatable=True),
     RunOption("seeds", "Comma-separated seeds (default: 0).", (list, str, int), _seeds, default="0"),
     RunOption("epochs", "Override the profile's number of epochs.", (int,), _integer(1)),
-    RunOption("profile", "smoke, quick (default) or paper.", (str,), default="quick"),
+    RunOption("profile", "smoke, quick (default), standard or paper.", (str,), default="quick"),
     RunOption("data_root", "Folder with IDX files (default: $AEBENCH_DATA or ./data).", (str,)),
     RunOption("out", "Folder holding the experiments (default: results).", (str,), default="results"),
     RunOption("experiment", "Experiment subfolder (default: the profile's name).", (str,)),
@@ -110,6 +110,11 @@ RUN_OPTIONS = [
               target="eval"),
     RunOption("fid_reference", "Test images of the FID reference, at most (default: the profile's).", (int,),
               _integer(0), target="eval"),
+    RunOption("scope", "Metrics to compute: all (default) or generation (the samples' fid, kid, precision, recall, "
+              "density, coverage only).", (str,), target="eval"),
+    RunOption("weights_from", "Score the trained weights of the same runs in this experiment folder instead of "
+              "training (needs its checkpoints), e.g. with --fid-backbone inception --scope generation.", (str,),
+              metavar="FOLDER"),
     RunOption("note", "A line about the experiment, shown at the top of its report (tuned.toml says how its "
               "hyperparameters were chosen).", (str,)),
     RunOption("inception_weights", "pytorch-fid's Inception weights file (default: $TORCH_HOME/hub/checkpoints/"

@@ -13,7 +13,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str:
-    """HEAD of the suite's checkout, suffixed '-dirty' when the tracked code has uncommitted changes."""
+    """HEAD of the suite's checkout, suffixed '-dirty' when the tracked code has uncommitted changes.
+    Tracked files under results/ are left out: they are what runs write (a study resumed into
+    results/reference rewrites its config.json first), not what computes the numbers."""
     def git(*args):
         return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10)
 
@@ -21,7 +23,7 @@ def git_commit() -> str:
         head = git("rev-parse", "HEAD")
         if head.returncode != 0:
             return "unknown"
-        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results").stdout.strip()
         return head.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -167,6 +167,18 @@ def cost_line(runs: pd.DataFrame) -> str:
             f"time {_duration(wall)} from the first run's start to the last run's end.")
 
 
+def rescored_line(runs: pd.DataFrame) -> str:
+    """Says which runs trained nothing here (run --weights-from) and so cost evaluation only."""
+    if "weights_from" not in runs:
+        return ""
+    rescored = runs["weights_from"].fillna("").astype(str) != ""
+    if not rescored.any():
+        return ""
+    return (f"Rescored: {int(rescored.sum())} of the {len(runs)} runs trained nothing here; each scored the trained "
+            "weights of the run named in runs.csv's `weights_from` column (with that run's training fields), so "
+            "their cost above is evaluation only.")
+
+
 def _intro(results: Results) -> list[str]:
     runs = results.runs
     profiles = ", ".join(sorted(runs["profile"].dropna().astype(str).unique())) if "profile" in runs else ""
@@ -176,6 +188,7 @@ def _intro(results: Results) -> list[str]:
             + (f"; profile {profiles}" if profiles else "")
             + f"; {len(runs) - len(results.failed)} successful runs, {len(results.failed)} failed.", "",
             *_paragraph(cost_line(runs)),
+            *_paragraph(rescored_line(runs)),
             *_paragraph(f"**Note.** {note}" if (note := experiment_note(results.folder)) else ""),
             *[line for p in profiles.split(", ") if p in PROFILE_NOTES for line in _paragraph(PROFILE_NOTES[p])],
             LEGEND, ""]

@@ -1,0 +1,110 @@
+"""Scoring another experiment's trained weights instead of training (run --weights-from, --scope)."""
+import json
+
+import pytest
+
+import cli
+from benchmark.errors import UserError
+from benchmark.evaluation import GENERATION_METRICS, EvalConfig, metric_names
+from benchmark.profiles import get_profile
+from benchmark.rescoring import attach_trained_weights
+from benchmark.results import ResultsStore
+from benchmark.runner import plan, run_grid
+
+QUIET = {"progress": False, "log": lambda *_: None}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A finished two-epoch VAE run on digits, seed 0, with its checkpoint."""
+    folder = tmp_path_factory.mktemp("trained") / "source"
+    specs = plan(get_profile("smoke"), ["vae"], ["digits"], [0], epochs=2)
+    store = ResultsStore(folder)
+    assert run_grid(specs, store, **QUIET).done == [specs[0].run_id]
+    return folder, store
+
+
+def rescore(source, out, scope="all", seeds=(0,)):
+    specs = plan(get_profile("smoke"), ["vae"], ["digits"], list(seeds), epochs=2, eval_overrides={"scope": scope})
+    specs = attach_trained_weights(specs, source, out)
+    store = ResultsStore(out)
+    outcome = run_grid(specs, store, **QUIET)
+    return specs, store, outcome
+
+
+def by_metric(metrics):
+    return dict(zip(metrics["metric"] + "|" + metrics["backbone"].fillna(""), metrics["value"]))
+
+
+def test_rescoring_with_the_same_evaluation_reproduces_every_number(trained, tmp_path):
+    source, store = trained
+    specs, rescored, outcome = rescore(source, tmp_path / "again")
+    assert outcome.done == [specs[0].run_id] and not outcome.failed
+    assert by_metric(rescored.metrics()) == by_metric(store.metrics())  # same weights, same seeded evaluation
+    run, original = rescored.runs().iloc[0], store.runs().iloc[0]
+    assert run["run_id"] != original["run_id"]  # a run of its own, that names its source
+    assert run["weights_from"] == original["run_id"] and run["train_seconds"] == 0.0
+    assert (run["epochs_run"], run["best_epoch"], run["stopped"]) == (original["epochs_run"], original["best_epoch"],
+                                                                      original["stopped"])
+    assert (tmp_path / "again" / "checkpoints" / f"{run['run_id']}.pt").is_file()
+
+
+def test_generation_scope_scores_only_the_samples_with_the_full_protocols_values(trained, tmp_path):
+    source, store = trained
+    _, rescored, _ = rescore(source, tmp_path / "generation", scope="generation")
+    got, full = by_metric(rescored.metrics()), by_metric(store.metrics())
+    assert {key.split("|")[0] for key in got} == set(GENERATION_METRICS)
+    assert all(full[key] == value for key, value in got.items())  # the same samples, the same reference
+
+
+def test_the_default_scope_leaves_run_ids_as_they_were():
+    assert "scope" not in EvalConfig().to_dict()  # runs made before scope existed keep their ids
+    spec = plan(get_profile("smoke"), ["vae"], ["digits"], [0])[0]
+    assert spec.run_id == "vae_digits_s0_786a89b5"  # its id in results/reference/smoke-digits
+    generation = plan(get_profile("smoke"), ["vae"], ["digits"], [0], eval_overrides={"scope": "generation"})[0]
+    assert generation.run_id != spec.run_id
+    assert metric_names(generation.eval) == GENERATION_METRICS
+
+
+def test_generation_scope_needs_samples_and_a_known_scope_name():
+    with pytest.raises(UserError, match="fid_samples must be >= 2"):
+        EvalConfig(scope="generation", fid_samples=0)
+    with pytest.raises(UserError, match="unknown scope; choices: all, generation"):
+        EvalConfig(scope="samples")
+
+
+def test_a_cell_without_a_trained_run_is_refused_before_anything_runs(trained, tmp_path):
+    source, _ = trained
+    with pytest.raises(UserError, match="no finished run of vae on digits, seed 1"):
+        rescore(source, tmp_path / "other", seeds=(0, 1))
+    assert not (tmp_path / "other").exists()
+
+
+def test_a_missing_checkpoint_or_folder_is_named(trained, tmp_path):
+    source, store = trained
+    copy = tmp_path / "no-checkpoints"
+    copy.mkdir()
+    (copy / "runs.csv").write_bytes((source / "runs.csv").read_bytes())
+    with pytest.raises(UserError, match="the checkpoint of vae_digits_s0_.* is missing"):
+        rescore(copy, tmp_path / "out")
+    with pytest.raises(UserError, match="no runs.csv there"):
+        rescore(tmp_path / "nowhere", tmp_path / "out")
+    with pytest.raises(UserError, match="this command's own experiment folder"):
+        rescore(source, source)
+
+
+def test_the_command_line_rescores_and_reports_mistakes_in_one_line(trained, tmp_path, capsys):
+    source, store = trained
+    argv = ["run", "--models", "vae", "--profile", "smoke", "--epochs", "2", "--out", str(tmp_path),
+            "--experiment", "rescored", "--scope", "generation", "--quiet"]
+    assert cli.main(argv + ["--weights-from", str(source)]) == 0
+    runs = ResultsStore(tmp_path / "rescored").runs()
+    assert runs["weights_from"].tolist() == store.runs()["run_id"].tolist()
+    config = json.loads((tmp_path / "rescored" / "config.json").read_text())
+    assert config["config"]["weights_from"] == str(source)
+    assert cli.main(["report", str(tmp_path / "rescored")]) == 0
+    assert "Rescored: 1 of the 1 runs trained nothing here" in (tmp_path / "rescored" / "report.md").read_text()
+    capsys.readouterr()
+    assert cli.main(argv + ["--weights-from", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "no runs.csv there" in err and err.count("\n") == 1
