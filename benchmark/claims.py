@@ -264,15 +264,23 @@ def _missing_line(claim: Claim, metric: str, dataset: str, why: str) -> Line:
 
 
 def model_lines(claim: Claim, experiments: list[Experiment]) -> list[Line]:
+    """The lines of every (metric, experiment, dataset). A metric an experiment did not measure on a
+    dataset is a "not tested" line only when no other experiment measured it there: a rescoring folder
+    (run --scope generation) adds the Inception rows of a dataset without making the rest untested."""
     several = len(experiments) > 1
     lines = []
     for metric in claim.metrics:
+        columns = {(e.name, d): _columns(e.summary[e.summary["dataset"] == d], metric)
+                   for e in experiments for d in e.datasets}
+        measured = {d for (_, d), found in columns.items() if found}
         for experiment in experiments:
             for dataset in experiment.datasets:
                 shown = _dataset_name(experiment.name, dataset, several)
-                columns = _columns(experiment.summary[experiment.summary["dataset"] == dataset], metric)
-                lines += ([_model_line(claim, experiment, dataset, c, shown) for c in columns]
-                          or [_missing_line(claim, metric, shown, "metric not measured")])
+                found = columns[(experiment.name, dataset)]
+                if found:
+                    lines += [_model_line(claim, experiment, dataset, c, shown) for c in found]
+                elif dataset not in measured:
+                    lines.append(_missing_line(claim, metric, shown, "metric not measured"))
     return lines
 
 

@@ -159,6 +159,19 @@ def test_missing_metric_and_too_few_seeds_are_not_tested(tmp_path):
     assert verdicts(text)["Superior generation"] == "mixed"  # fid and precision win, kid and recall are not wins
 
 
+def test_a_rescoring_folder_adds_its_columns_without_untested_lines_for_the_rest(tmp_path):
+    full = write_experiment(tmp_path / "full", dataset_rows("digits", True, 0.01, skip=("kid",)))
+    generation_only = [m for m in CLAIMED if m not in ("fid", "kid")]
+    inception = write_experiment(tmp_path / "inception", dataset_rows("digits", True, 0.2, skip=generation_only))
+    text = claims_report([full, inception])
+    assert [row["dataset"] for row in lines_of(text, "knn5_acc")] == ["digits (full)"]  # no line for inception
+    assert [row["dataset"] for row in lines_of(text, "kid")] == ["digits (inception)"]  # measured there only
+    assert [(row["dataset"], row["outcome"]) for row in lines_of(text, "fid [")] == [
+        ("digits (full)", "SWAE better (significant)"), ("digits (inception)", "within noise")]
+    assert verdicts(text)["Superior kNN classification of latent codes"] == "holds"
+    assert verdicts(text)["Superior generation"] == "mixed"  # the inception lines are within noise
+
+
 # ---------------------------------------------------------------- the ablation
 
 
