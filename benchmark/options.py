@@ -115,6 +115,8 @@ RUN_OPTIONS = [
     RunOption("weights_from", "Score the trained weights of the same runs in this experiment folder instead of "
               "training (needs its checkpoints), e.g. with --fid-backbone inception --scope generation.", (str,),
               metavar="FOLDER"),
+    RunOption("reuse_from", "Experiment folders whose finished runs with the same run id are copied instead of "
+              "trained again (comma-separated).", (list, str), _names, metavar="FOLDERS"),
     RunOption("note", "A line about the experiment, shown at the top of its report (tuned.toml says how its "
               "hyperparameters were chosen).", (str,)),
     RunOption("inception_weights", "pytorch-fid's Inception weights file (default: $TORCH_HOME/hub/checkpoints/"

@@ -108,3 +108,35 @@ def test_the_command_line_rescores_and_reports_mistakes_in_one_line(trained, tmp
     assert cli.main(argv + ["--weights-from", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert "no runs.csv there" in err and err.count("\n") == 1
+
+
+# ---------------------------------------------------------------- reusing finished runs (run --reuse-from)
+
+
+def test_reused_runs_are_copied_whole_and_only_the_others_train(trained, tmp_path, capsys):
+    source, store = trained
+    argv = ["run", "--models", "vae", "--profile", "smoke", "--epochs", "2", "--seeds", "0,1", "--out", str(tmp_path),
+            "--experiment", "both", "--quiet", "--reuse-from", f"{tmp_path / 'empty'},{source}"]
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "runs.csv").write_text("run_id,status\n")
+    assert cli.main(argv) == 0
+    assert "1 finished runs copied from" in capsys.readouterr().out
+    both = ResultsStore(tmp_path / "both")
+    original, runs = store.runs().iloc[0], both.runs().set_index("run_id")
+    copied = runs.loc[original["run_id"]]
+    assert (copied["finished_at"], copied["train_seconds"], copied["git_commit"]) == (
+        original["finished_at"], original["train_seconds"], original["git_commit"])  # the same run, not a new one
+    mine = both.metrics()[both.metrics()["run_id"] == original["run_id"]]
+    assert by_metric(mine) == by_metric(store.metrics())
+    for sub, suffix in (("history", "csv"), ("samples", "png"), ("checkpoints", "pt")):
+        name = f"{original['run_id']}.{suffix}"
+        assert (tmp_path / "both" / sub / name).read_bytes() == (source / sub / name).read_bytes()
+    assert len(runs) == 2 and runs.drop(index=original["run_id"]).iloc[0]["seed"] == 1  # seed 1 was trained
+
+
+def test_reuse_from_a_folder_without_runs_is_one_line_exit_2(tmp_path, capsys):
+    code = cli.main(["run", "--models", "vae", "--profile", "smoke", "--out", str(tmp_path), "--quiet",
+                     "--reuse-from", str(tmp_path / "nowhere")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--reuse-from" in err and "no runs.csv there" in err and err.count("\n") == 1
+    assert not (tmp_path / "smoke").exists()  # refused before anything was written
