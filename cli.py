@@ -11,7 +11,7 @@ import sys
 import click
 
 from benchmark.errors import UserError, choices
-from benchmark.options import RUN_OPTIONS, eval_settings
+from benchmark.options import RUN_OPTIONS
 
 
 def _parse_overrides(items: tuple[str, ...]) -> dict[str, dict]:
@@ -78,18 +78,14 @@ def run(config_file, sets, retry_failed, quiet, **given):
     """Train and evaluate every (model, dataset, seed) cell not already recorded."""
     from pathlib import Path
 
-    from benchmark.profiles import get_profile
-    from benchmark.registry import MODELS
     from benchmark.rescoring import attach_trained_weights
     from benchmark.results import ResultsStore
     from benchmark.reuse import copy_finished_runs, reuse_sources
-    from benchmark.runner import plan, preflight, run_grid, save_resolved_config
+    from benchmark.runner import plan_config, preflight, run_grid, save_resolved_config
     from benchmark.study import load_study, resolve
 
     config = resolve(load_study(config_file) if config_file else {}, _joined(given), _parse_overrides(sets), config_file)
-    prof = get_profile(config["profile"])
-    specs = plan(prof, config.get("models", list(MODELS)), config.get("datasets", [prof.dataset]), config["seeds"],
-                 config.get("epochs"), config["hparams"], eval_overrides=eval_settings(config))
+    prof, specs = plan_config(config)
     pool, device = _executor_and_device(config)
     preflight(specs, config.get("data_root"), device)
     folder = Path(config["out"]) / (config.get("experiment") or prof.name)

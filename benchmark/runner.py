@@ -17,10 +17,11 @@ from benchmark.cell import CellResult, RunSpec, cached_dataset
 from benchmark.data import get_spec
 from benchmark.errors import UserError
 from benchmark.executors import SerialExecutor
-from benchmark.profiles import Profile, model_settings
+from benchmark.options import eval_settings
+from benchmark.profiles import Profile, get_profile, model_settings
 from benchmark.progress import GridProgress
 from benchmark.provenance import versions
-from benchmark.registry import get_model_class
+from benchmark.registry import MODELS, get_model_class
 from benchmark.results import ResultsStore
 from benchmark.training import TrainConfig
 
@@ -57,6 +58,14 @@ def plan(profile: Profile, models: list[str], datasets: list[str], seeds: list[i
         specs += [RunSpec(model, dataset, seed, profile.name, config.to_dict(), train, evaluation, profile.binarize)
                   for dataset in datasets for seed in seeds]
     return specs
+
+
+def plan_config(config: dict) -> tuple[Profile, list[RunSpec]]:
+    """The profile and grid of a resolved run configuration (benchmark.study.resolve): what `run` trains."""
+    profile = get_profile(config["profile"])
+    specs = plan(profile, config.get("models", list(MODELS)), config.get("datasets", [profile.dataset]),
+                 config["seeds"], config.get("epochs"), config["hparams"], eval_overrides=eval_settings(config))
+    return profile, specs
 
 
 def save_resolved_config(folder, config: dict, specs: list[RunSpec]) -> None:
