@@ -454,12 +454,19 @@ def _extra_columns(experiments: list[Experiment]) -> list[str]:
     return list(dict.fromkeys(c for metric in EXTRA_METRICS for e in experiments for c in _columns(e.summary, metric)))
 
 
+def _rescored_only(experiment: Experiment) -> bool:
+    """Every run scored another experiment's weights (run --weights-from): no training cost of its own,
+    and none of this table's measures, which its source's row gives."""
+    runs = experiment.results.runs if experiment.results is not None else None
+    return runs is not None and "weights_from" in runs and bool((runs["weights_from"].fillna("").astype(str) != "").all())
+
+
 def _extra_table(experiments: list[Experiment]) -> list[str]:
     columns = _extra_columns(experiments)
     several = len(experiments) > 1
     lines = [_row(["dataset", "model", *map(md_escape, columns), "train seconds (mean)", "epochs (mean)"]),
              "|:---|:---|" + "---:|" * (len(columns) + 2)]
-    for experiment in experiments:
+    for experiment in [e for e in experiments if not _rescored_only(e)]:
         cost, summary = _cost(experiment), experiment.summary
         for dataset in experiment.datasets:
             seeds, part = experiment.seeds(dataset), summary[summary["dataset"] == dataset]

@@ -232,6 +232,16 @@ def test_tables_are_computed_from_runs_and_metrics_when_missing(tmp_path):
     assert str(tmp_path) not in text  # folders by name, never by absolute path
 
 
+def test_a_rescored_experiment_has_no_row_of_training_cost(tmp_path):
+    seeds = {"swae": [1.0, 1.1, 0.9], "wae": [2.0, 2.2, 1.9]}
+    trained = write_runs(tmp_path / "trained", {(m, "recon_sse"): {"digits": v} for m, v in seeds.items()})
+    rescored = write_runs(tmp_path / "rescored", {(m, "fid"): {"digits": v} for m, v in seeds.items()})
+    runs = pd.read_csv(rescored / "runs.csv")
+    runs.assign(weights_from="a_trained_run", train_seconds=0.0).to_csv(rescored / "runs.csv", index=False)
+    extra = claims_report([trained, rescored]).split("## What a reader must also know", 1)[1]
+    assert "| digits (trained) | swae |" in extra and "(rescored)" not in extra
+
+
 # ---------------------------------------------------------------- the command line
 
 
