@@ -153,18 +153,31 @@ def _duration(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{seconds / 60:.1f} min"
 
 
+def busy_seconds(starts: pd.Series, ends: pd.Series) -> float:
+    """Length of the union of the [start, end] intervals: the time during which at least one run was in
+    progress. Parallel jobs shorten it; pauses between sessions of a resumed study do not count."""
+    total, reach = 0.0, None
+    for start, end in sorted(zip(starts, ends)):
+        if reach is None or start > reach:
+            total, reach = total + (end - start).total_seconds(), end
+        elif end > reach:
+            total, reach = total + (end - reach).total_seconds(), end
+    return total
+
+
 def cost_line(runs: pd.DataFrame) -> str:
-    """What the runs cost: their summed training and evaluation time, and the wall time from the first
-    run's start (its end less its own seconds) to the last run's end, which parallel jobs shorten."""
+    """What the runs cost: their summed training and evaluation time, and the wall time during which at
+    least one of them was in progress (a run starts at its end less its own seconds)."""
     if runs.empty or not {"train_seconds", "finished_at"} <= set(runs.columns):
         return ""
     seconds = runs["train_seconds"].fillna(0) + runs.get("eval_seconds", pd.Series(0.0, index=runs.index)).fillna(0)
     ends = pd.to_datetime(runs["finished_at"], utc=True, errors="coerce")
     if ends.isna().any():
         return ""
-    wall = (ends.max() - (ends - pd.to_timedelta(seconds, unit="s")).min()).total_seconds()
+    wall = busy_seconds(ends - pd.to_timedelta(seconds, unit="s"), ends)
     return (f"Cost: {_duration(seconds.sum())} of training and evaluation summed over the {len(runs)} runs; wall "
-            f"time {_duration(wall)} from the first run's start to the last run's end.")
+            f"time {_duration(wall)} during which at least one run was in progress (pauses between sessions "
+            f"of a resumed study are not counted).")
 
 
 def rescored_line(runs: pd.DataFrame) -> str:

@@ -288,3 +288,6 @@ def test_cost_line_sums_run_time_and_measures_wall_time_of_parallel_runs():
     line = cost_line(runs)
     assert "4.2 min of training and evaluation" in line and "wall time 3.2 min" in line
     assert cost_line(runs.assign(finished_at=["", "", ""])) == ""  # unknown times: no claim
+    # resumed a day later: the third run starts 2026-12-01 at 10:00:00; the night between is not wall time
+    resumed = runs.assign(finished_at=runs["finished_at"].where(runs.index < 2, "2026-12-01T10:02:00+00:00"))
+    assert "wall time 3.2 min" in cost_line(resumed)  # 1.2 min on the first day, 2 min on the second
