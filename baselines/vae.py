@@ -38,6 +38,8 @@ class VAE(AutoEncoder):
     Config = VAEConfig
     kl_weight: float = 1.0  # beta-VAE changes only this
     search_space = {"warmup_epochs": WARMUP_EPOCHS_CHOICES}  # `aebench tune`: the VAE's only own setting
+    # standard: the value `tune` chose on mnist's validation split (results/reference/tune-standard-mnist).
+    profile_defaults = {"standard": {"warmup_epochs": 100}}
 
     def __init__(self, image_shape, config: VAEConfig):
         super().__init__(image_shape, config)

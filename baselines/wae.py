@@ -69,6 +69,8 @@ class WAE(AutoEncoder):
     Config = WAEConfig
     # `aebench tune`: log-spaced over two decades around the authors' MNIST lambda = 10 (DEFAULTS.md).
     search_space = {"lam": (1.0, 3.0, 10.0, 30.0, 100.0)}
+    # standard: the value `tune` chose on mnist's validation split (results/reference/tune-standard-mnist).
+    profile_defaults = {"standard": {"lam": 3.0}}
 
     def __init__(self, image_shape, config: WAEConfig):
         super().__init__(image_shape, config)

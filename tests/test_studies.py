@@ -1,0 +1,88 @@
+"""The committed study files (studies/*.toml): each one plans, carries the values `tune` chose, and
+describes the runs its committed results folder holds (same run ids), checked without training."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmark.runner import plan_config
+from benchmark.study import load_study, resolve
+from benchmark.tomlfile import read_toml
+
+ROOT = Path(__file__).resolve().parent.parent
+STUDIES = sorted((ROOT / "studies").glob("*.toml"))
+RUN_STUDIES = [p for p in STUDIES if not p.name.startswith("tune-")]
+
+
+def resolved(path: Path, tmp_path: Path | None = None) -> dict:
+    """The study's configuration; a study on the Inception backbone is given a stand-in weights file,
+    since planning checks that the weights exist and CI has none (the path is not part of a run id)."""
+    config = resolve(load_study(path), {}, {}, path)
+    if config.get("fid_backbone") == "inception" and tmp_path is not None:
+        stand_in = tmp_path / "inception.pth"
+        stand_in.write_bytes(b"")
+        config["inception_weights"] = str(stand_in)
+    return config
+
+
+def tuned_of(dataset: str) -> dict:
+    """The tuned.toml that `tune --config studies/tune-standard-DATASET.toml` wrote."""
+    path = ROOT / "results" / "reference" / f"tune-standard-{dataset}" / "tuned.toml"
+    assert path.is_file(), f"{path.relative_to(ROOT)} is missing: finish that tuning study first"
+    return read_toml(path, "tuned values")
+
+
+def test_there_are_study_files():
+    assert {"tune-standard-mnist.toml", "tune-standard-fashion-mnist.toml"} <= {p.name for p in STUDIES}
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
+def test_every_study_file_plans_without_error(path, tmp_path):
+    config = resolved(path, tmp_path)
+    _, specs = plan_config(config)
+    assert specs and config["out"] == "results/reference" and config["experiment"] == path.stem
+    if path in RUN_STUDIES:
+        assert config["profile"] == "standard" and config["fid_backbone"] in ("classifier", "inception")
+
+
+@pytest.mark.parametrize("path", [p for p in RUN_STUDIES if p.name.startswith("reference-")], ids=lambda p: p.name)
+def test_a_reference_study_carries_the_tuned_values_of_its_dataset(path):
+    config = resolved(path)
+    (dataset,) = config["datasets"]
+    tuned = tuned_of(dataset)
+    assert config["models"] == tuned["models"] and config["hparams"] == tuned["hparams"]
+    assert config["seeds"] == [0, 1, 2, 3, 4] or len(config["seeds"]) >= 3
+
+
+@pytest.mark.parametrize("path", [p for p in RUN_STUDIES if p.name.startswith("ablation-swae-")], ids=lambda p: p.name)
+def test_the_ablation_gives_every_objective_swaes_tuned_values(path):
+    config = resolved(path)
+    (dataset,) = config["datasets"]
+    swae = tuned_of(dataset)["hparams"]["swae"]
+    assert config["models"] == ["swae", "swae-xz", "swae-zrec"]
+    assert all(config["hparams"][model] == swae for model in config["models"])
+
+
+@pytest.mark.parametrize("path", RUN_STUDIES, ids=lambda p: p.name)
+def test_the_committed_folder_holds_only_runs_its_study_file_plans(path, tmp_path):
+    config = resolved(path, tmp_path)
+    folder = ROOT / config["out"] / config["experiment"]
+    if not (folder / "runs.csv").is_file():
+        pytest.skip(f"{folder.relative_to(ROOT)} not run yet")  # stated in results/reference/README.md
+    runs = pd.read_csv(folder / "runs.csv")
+    if config.get("weights_from"):  # rescored runs: their ids hash their source's, whose checkpoints CI lacks
+        source = pd.read_csv(ROOT / config["weights_from"] / "runs.csv")
+        assert set(runs["weights_from"]) <= set(source["run_id"])
+        return
+    _, specs = plan_config(config)
+    assert set(runs["run_id"]) <= {spec.run_id for spec in specs}
+
+
+def test_the_standard_profiles_defaults_are_mnists_tuned_values():
+    """`run --profile standard --dataset mnist` trains the very runs of the mnist reference study."""
+    config = resolved(ROOT / "studies" / "reference-mnist.toml")
+    _, with_tables = plan_config(config)
+    _, defaults_only = plan_config(config | {"hparams": {}})
+    assert [s.run_id for s in defaults_only] == [s.run_id for s in with_tables]
