@@ -41,7 +41,7 @@ from benchmark.experiment import Results, column_labels, load_results
 from benchmark.metrics.directions import HIGHER, LOWER, direction
 from benchmark.render import format_value, md_escape
 from benchmark.report import SUMMARY_COLUMNS, tidy_summary
-from benchmark.results import read_csv
+from benchmark.results import read_csv, rescored
 from benchmark.stats import pairwise_comparisons
 from benchmark.summary import ALPHA, COMPARISON_COLUMNS, HIGHER_IS_BETTER, significance, summarize
 from benchmark.tables import Cell
@@ -458,7 +458,7 @@ def _rescored_only(experiment: Experiment) -> bool:
     """Every run scored another experiment's weights (run --weights-from): no training cost of its own,
     and none of this table's measures, which its source's row gives."""
     runs = experiment.results.runs if experiment.results is not None else None
-    return runs is not None and "weights_from" in runs and bool((runs["weights_from"].fillna("").astype(str) != "").all())
+    return runs is not None and not runs.empty and bool(rescored(runs).all())
 
 
 def _extra_table(experiments: list[Experiment]) -> list[str]:

@@ -55,6 +55,9 @@ class ProcessExecutor:
             _stop(pool)
 
 
+TERMINATE_GRACE_SECONDS = 5.0
+
+
 def _stop(pool: ProcessPoolExecutor) -> None:
     """Cancel what has not started and end the workers now (used on Ctrl-C / SIGTERM too)."""
     # No public API lists the workers, and shutdown() forgets them (sets _processes to None): take
@@ -64,6 +67,13 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     for process in workers:
         if process.is_alive():
             process.terminate()
+    # A worker that outlives SIGTERM is killed: in CI, on a loaded machine, one was still alive 60 s
+    # after terminate() (seen twice, never reproduced alone); SIGKILL cannot be blocked or deferred.
+    for process in workers:
+        process.join(timeout=TERMINATE_GRACE_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=TERMINATE_GRACE_SECONDS)
 
 
 class RayExecutor:

@@ -20,6 +20,7 @@ import pandas as pd
 from benchmark.atomic import write_atomic
 from benchmark.experiment import Results, experiment_note, load_results
 from benchmark.render import TERMINAL_LEGEND, latex_table, markdown_table, md_escape, plain_table
+from benchmark.results import rescored
 from benchmark.stats import FriedmanResult, cd_groups
 from benchmark.summary import ALPHA, add_marks, friedman_over_columns, significance, summarize
 from benchmark.tables import (HEADLINE_METRICS, UNDER_TRAINED_MARK, Table, build_tables, headline_table, join_names,
@@ -182,12 +183,10 @@ def cost_line(runs: pd.DataFrame) -> str:
 
 def rescored_line(runs: pd.DataFrame) -> str:
     """Says which runs trained nothing here (run --weights-from) and so cost evaluation only."""
-    if "weights_from" not in runs:
+    marked = rescored(runs)
+    if not marked.any():
         return ""
-    rescored = runs["weights_from"].fillna("").astype(str) != ""
-    if not rescored.any():
-        return ""
-    return (f"Rescored: {int(rescored.sum())} of the {len(runs)} runs trained nothing here; each scored the trained "
+    return (f"Rescored: {int(marked.sum())} of the {len(runs)} runs trained nothing here; each scored the trained "
             "weights of the run named in runs.csv's `weights_from` column (with that run's training fields), so "
             "their cost above is evaluation only.")
 

@@ -26,6 +26,13 @@ ADDED_RUN_COLUMNS = ["stopped", "weights_from"]
 METRIC_COLUMNS = ["run_id", "model", "dataset", "seed", "metric", "value", "split", "n", "backbone"]
 
 
+def rescored(runs: pd.DataFrame) -> pd.Series:
+    """Which runs scored another run's weights instead of training (runs.csv weights_from set)."""
+    if "weights_from" not in runs:
+        return pd.Series(False, index=runs.index)
+    return runs["weights_from"].notna() & (runs["weights_from"].astype(str) != "")
+
+
 def csv_bytes(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode()
 

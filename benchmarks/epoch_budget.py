@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmark.results import ResultsStore  # noqa: E402
+from benchmark.results import ResultsStore, rescored  # noqa: E402
 
 
 def trained_runs(folders: list[Path]) -> pd.DataFrame:
@@ -28,7 +28,7 @@ def trained_runs(folders: list[Path]) -> pd.DataFrame:
         if not (folder / "runs.csv").is_file():
             sys.exit(f"{folder}: no runs.csv; give experiment folders")
         runs = ResultsStore(folder).runs()
-        runs = runs[(runs["status"] == "ok") & (runs["weights_from"].fillna("").astype(str) == "")]
+        runs = runs[(runs["status"] == "ok") & ~rescored(runs)]
         frames.append(runs.assign(folder=folder.name))
     runs = pd.concat(frames, ignore_index=True)
     runs["cap"] = runs["train_config"].map(lambda text: json.loads(text)["epochs"])
