@@ -48,7 +48,8 @@ from models.contract import AutoEncoder, HyperparameterError
 
 
 SCOPES = ("all", "generation")
-GENERATION_METRICS = ["fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "fid_backbone_acc"]
+FIDELITY_METRICS = ["kid", "kid_std", "precision", "recall", "density", "coverage"]
+GENERATION_METRICS = ["fid", *FIDELITY_METRICS, "fid_backbone_acc"]
 
 
 @dataclass
@@ -123,8 +124,7 @@ def metric_names(config: EvalConfig) -> list[str]:
              *(denoise_metric_name(sigma) for sigma in config.denoise_sigmas),
              f"trustworthiness_k{k}", f"continuity_k{k}"]
     if config.fid_samples:
-        names += ["fid", "fid_recon", "kid", "kid_std", "precision", "recall", "density", "coverage",
-                  "fid_backbone_acc", "nn_train_ratio", "copying_ct"]
+        names += ["fid", "fid_recon", *FIDELITY_METRICS, "fid_backbone_acc", "nn_train_ratio", "copying_ct"]
     return names
 
 

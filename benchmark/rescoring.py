@@ -15,7 +15,7 @@ from pathlib import Path
 
 from benchmark.cell import RunSpec, TrainedWeights
 from benchmark.errors import UserError
-from benchmark.results import read_csv
+from benchmark.results import read_csv, require_runs_file
 
 TRAINING_FIELDS = ["epochs_run", "best_epoch", "best_val_loss", "stopped"]
 MATCHED_COLUMNS = ["run_id", "model", "dataset", "seed", "status", "hparams", "train_config", "binarize"]
@@ -28,10 +28,7 @@ def _training_key(model: str, dataset: str, seed: int, hparams: dict, train: dic
 
 def _source_runs(source: Path) -> dict[str, dict]:
     """The finished runs of the source experiment, by training key."""
-    runs_path = source / "runs.csv"
-    if not runs_path.is_file():
-        raise UserError(f"--weights-from {source}: no runs.csv there; give the folder of an experiment with finished runs")
-    runs = read_csv(runs_path, MATCHED_COLUMNS)
+    runs = read_csv(require_runs_file(source, "--weights-from"), MATCHED_COLUMNS)
     found = {}
     for row in runs[runs["status"] == "ok"].to_dict("records"):
         key = _training_key(row["model"], row["dataset"], row["seed"], json.loads(row["hparams"]),

@@ -26,6 +26,14 @@ ADDED_RUN_COLUMNS = ["stopped", "weights_from"]
 METRIC_COLUMNS = ["run_id", "model", "dataset", "seed", "metric", "value", "split", "n", "backbone"]
 
 
+def require_runs_file(folder: Path, option: str) -> Path:
+    """An experiment folder named by an option (--weights-from, --reuse-from): its runs.csv, or UserError."""
+    path = Path(folder) / "runs.csv"
+    if not path.is_file():
+        raise UserError(f"{option} {folder}: no runs.csv there; give the folder of an experiment with finished runs")
+    return path
+
+
 def rescored(runs: pd.DataFrame) -> pd.Series:
     """Which runs scored another run's weights instead of training (runs.csv weights_from set)."""
     if "weights_from" not in runs:

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.errors import UserError
-from benchmark.results import METRIC_COLUMNS, RUN_COLUMNS, ResultsStore, read_csv
+from benchmark.results import METRIC_COLUMNS, RUN_COLUMNS, ResultsStore, read_csv, require_runs_file
 
 NEEDED = ["run_id", "status"]
 
@@ -29,10 +28,7 @@ def _history(path: Path) -> list[dict]:
 
 def reuse_sources(folders: list[str | Path]) -> list[Path]:
     """The folders as paths; UserError, before anything is written, for one without runs.csv."""
-    for folder in folders:
-        if not (Path(folder) / "runs.csv").is_file():
-            raise UserError(f"--reuse-from {folder}: no runs.csv there; give experiment folders with finished runs")
-    return [Path(folder) for folder in folders]
+    return [require_runs_file(Path(folder), "--reuse-from").parent for folder in folders]
 
 
 def copy_finished_runs(run_ids: list[str], sources: list[Path], store: ResultsStore) -> list[str]:
