@@ -2,6 +2,7 @@
 describes the runs its committed results folder holds (same run ids), checked without training."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,10 @@ from benchmark.study import load_study, resolve
 from benchmark.tomlfile import read_toml
 
 ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "reference_study.py"
+script_spec = importlib.util.spec_from_file_location("reference_study", SCRIPT)
+reference_study = importlib.util.module_from_spec(script_spec)
+script_spec.loader.exec_module(reference_study)
 STUDIES = sorted((ROOT / "studies").glob("*.toml"))
 RUN_STUDIES = [p for p in STUDIES if not p.name.startswith("tune-")]
 
@@ -54,6 +59,23 @@ def test_a_reference_study_carries_the_tuned_values_of_its_dataset(path):
     tuned = tuned_of(dataset)
     assert config["models"] == tuned["models"] and config["hparams"] == tuned["hparams"]
     assert config["seeds"] == [0, 1, 2, 3, 4] or len(config["seeds"]) >= 3
+
+
+@pytest.mark.parametrize("path", [p for p in RUN_STUDIES if p.name.startswith("reference-")], ids=lambda p: p.name)
+def test_a_reference_study_file_is_what_the_script_writes_from_tuned_toml(path):
+    """benchmarks/reference_study.py wrote it: regenerated from tuned.toml, it is the same text."""
+    (dataset,) = resolved(path)["datasets"]
+    assert path.read_text(encoding="utf-8") == reference_study.reference_study(dataset, tuned_of(dataset))
+
+
+def test_the_script_leaves_an_existing_study_file_alone_and_needs_a_finished_tuning(capsys):
+    committed = (ROOT / "studies" / "reference-mnist.toml").read_bytes()
+    assert reference_study.main(["mnist"]) == 2
+    assert (ROOT / "studies" / "reference-mnist.toml").read_bytes() == committed
+    assert "exists" in capsys.readouterr().err
+    assert reference_study.main(["digits"]) == 2  # never tuned on the standard profile
+    assert "tune-standard-digits/tuned.toml does not exist" in capsys.readouterr().err
+    assert not (ROOT / "studies" / "reference-digits.toml").exists()
 
 
 @pytest.mark.parametrize("path", [p for p in RUN_STUDIES if p.name.startswith("ablation-swae-")], ids=lambda p: p.name)
