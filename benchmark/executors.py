@@ -67,8 +67,9 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     for process in workers:
         if process.is_alive():
             process.terminate()
-    # A worker that outlives SIGTERM is killed: in CI, on a loaded machine, one was still alive 60 s
-    # after terminate() (seen twice, never reproduced alone); SIGKILL cannot be blocked or deferred.
+    # A worker that outlives SIGTERM (a C call that defers it) is killed. The CI failures that first
+    # suggested this were not live workers: the pool's manager thread had reaped them, and is_alive()
+    # on our handle says True until that thread records the exit (tests/test_parallel.py asks the OS).
     for process in workers:
         process.join(timeout=TERMINATE_GRACE_SECONDS)
         if process.is_alive():

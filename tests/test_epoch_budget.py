@@ -1,16 +1,12 @@
 """benchmarks/epoch_budget.py on crafted runs whose answer is known."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pandas as pd
+from benchmark_script import load_script
 
 from benchmark.results import RUN_COLUMNS
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "epoch_budget.py"
-spec = importlib.util.spec_from_file_location("epoch_budget", SCRIPT)
-epoch_budget = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(epoch_budget)
+epoch_budget = load_script("epoch_budget")
 
 
 def run_row(model, seed, epochs, seconds, stopped="patience", status="ok", weights_from=""):

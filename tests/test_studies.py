@@ -2,21 +2,18 @@
 describes the runs its committed results folder holds (same run ids), checked without training."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from benchmark_script import load_script
 
 from benchmark.runner import plan_config
 from benchmark.study import load_study, resolve
 from benchmark.tomlfile import read_toml
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "benchmarks" / "reference_study.py"
-script_spec = importlib.util.spec_from_file_location("reference_study", SCRIPT)
-reference_study = importlib.util.module_from_spec(script_spec)
-script_spec.loader.exec_module(reference_study)
+reference_study = load_script("reference_study")
 STUDIES = sorted((ROOT / "studies").glob("*.toml"))
 RUN_STUDIES = [p for p in STUDIES if not p.name.startswith("tune-")]
 
