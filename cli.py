@@ -83,6 +83,7 @@ def run(config_file, sets, retry_failed, quiet, **given):
     from benchmark.reuse import copy_finished_runs, reuse_sources
     from benchmark.runner import plan_config, preflight, run_grid, save_resolved_config
     from benchmark.study import load_study, resolve
+    from benchmark.writer_lock import writing
 
     config = resolve(load_study(config_file) if config_file else {}, _joined(given), _parse_overrides(sets), config_file)
     prof, specs = plan_config(config)
@@ -93,11 +94,13 @@ def run(config_file, sets, retry_failed, quiet, **given):
         specs = attach_trained_weights(specs, config["weights_from"], folder)
     sources = reuse_sources(config.get("reuse_from", []))
     store = ResultsStore(folder)
-    save_resolved_config(folder, config, specs)
-    if sources:
-        copied = copy_finished_runs([spec.run_id for spec in specs], sources, store)
-        click.echo(f"{len(copied)} finished runs copied from {', '.join(config['reuse_from'])} (the same run ids)")
-    outcome = run_grid(specs, store, device, config.get("data_root"), retry_failed, progress=not quiet, executor=pool)
+    with writing(folder, "run"):
+        save_resolved_config(folder, config, specs)
+        if sources:
+            copied = copy_finished_runs([spec.run_id for spec in specs], sources, store)
+            click.echo(f"{len(copied)} finished runs copied from {', '.join(config['reuse_from'])} (the same run ids)")
+        outcome = run_grid(specs, store, device, config.get("data_root"), retry_failed, progress=not quiet,
+                           executor=pool)
     if outcome.skipped and not (outcome.done or outcome.failed or outcome.lost):
         click.echo(f"Nothing to do: all {len(outcome.skipped)} runs are already recorded in {folder}.")
     else:

@@ -54,6 +54,7 @@ from benchmark.profiles import Profile, get_profile, model_settings
 from benchmark.registry import MODELS, get_model_class
 from benchmark.results import ResultsStore, csv_bytes
 from benchmark.runner import GridOutcome, plan, preflight, run_grid, save_resolved_config
+from benchmark.writer_lock import writing
 from models.contract import HyperparameterError
 
 TUNING_SEED = 12  # with the model's name, seeds the order in which its grid is tried
@@ -222,18 +223,20 @@ def run_tuning(tuning: Tuning, device: str, executor=None, progress: bool = True
     data_root = tuning.config.get("data_root")
     preflight(tuning.specs, data_root, device)
     store = ResultsStore(tuning.folder)
-    save_resolved_config(tuning.folder, tuning.config | {"budget": tuning.budget, "select_by": tuning.criterion},
-                         tuning.specs)
-    grid = run_grid(tuning.specs, store, device, data_root, progress=progress, executor=executor)
-    table = tuning_table(tuning, store.runs(), store.metrics())
-    selected = {row.model: tuning.trials_of(row.model)[row.trial - 1] for row in table[table["selected"]].itertuples()}
-    write_atomic(tuning.folder / "tuning.csv", csv_bytes(table))
-    study = tuning.folder / "tuned.toml"
-    complete = bool(selected) and not (table["status"] == "missing").any()
-    if complete:
-        write_atomic(study, tuned_study(tuning, selected, table).encode())
-    else:
-        study.unlink(missing_ok=True)  # an older one would not describe these trials
+    with writing(tuning.folder, "tune"):
+        save_resolved_config(tuning.folder, tuning.config | {"budget": tuning.budget, "select_by": tuning.criterion},
+                             tuning.specs)
+        grid = run_grid(tuning.specs, store, device, data_root, progress=progress, executor=executor)
+        table = tuning_table(tuning, store.runs(), store.metrics())
+        selected = {row.model: tuning.trials_of(row.model)[row.trial - 1]
+                    for row in table[table["selected"]].itertuples()}
+        write_atomic(tuning.folder / "tuning.csv", csv_bytes(table))
+        study = tuning.folder / "tuned.toml"
+        complete = bool(selected) and not (table["status"] == "missing").any()
+        if complete:
+            write_atomic(study, tuned_study(tuning, selected, table).encode())
+        else:
+            study.unlink(missing_ok=True)  # an older one would not describe these trials
     return TuningOutcome(tuning, grid, table, selected, complete)
 
 
