@@ -243,6 +243,10 @@ def _raise_keyboard_interrupt(signum, frame):
 
 def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # SIGTERM ends like Ctrl-C
+    # A study left running with its output in a log file reports each run as it finishes, not in one
+    # block-buffered burst at the end (or never, if the machine stops it).
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
     try:
         cli.main(args=argv, prog_name="aebench", standalone_mode=False)
     except UserError as e:

@@ -1,4 +1,5 @@
 """End-to-end tests of the command line: errors, reruns, interruption."""
+import os
 import signal
 import subprocess
 
@@ -81,6 +82,24 @@ def test_run_then_rerun_is_a_no_op(capsys, tmp_path):
     code, out, _ = run_cli(capsys, *argv)
     assert code == 0 and "Nothing to do" in out
     assert (folder / "metrics.csv").read_bytes() == metrics_before
+
+
+def test_each_finished_run_reaches_a_redirected_output_at_once(tmp_path):
+    # stdout is a pipe here, as it is a file under `nohup ... > log`: not a terminal, so block-buffered
+    argv = cli_command("run", "--models", "vae", "--dataset", "digits", "--profile", "smoke", "--seeds", "0,1",
+                       "--epochs", "40", "--out", str(tmp_path), "--quiet")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as on a researcher's machine
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline()
+        while line and not line.startswith("  vae_digits_"):  # e.g. the FID classifier being trained first
+            line = proc.stdout.readline()
+        recorded = len(pd.read_csv(tmp_path / "smoke" / "runs.csv"))
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    assert line.startswith("  vae_digits_s0_") and ": ok (" in line
+    assert recorded == 1  # the line came while the second run was still training
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
