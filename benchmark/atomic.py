@@ -1,9 +1,11 @@
-"""Files that are never torn: written to a temporary file beside them, then renamed in one step."""
+"""Files that are never torn: written to a temporary file beside them, then renamed in one step; and
+cache entries that parallel workers compute once."""
 from __future__ import annotations
 
 import os
 import tempfile
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -28,3 +30,23 @@ def write_cache(path: Path, data: bytes, what: str) -> None:
         write_atomic(path, data)
     except OSError as e:
         warnings.warn(f"could not cache {what} in {path.parent} ({e.strerror})")
+
+
+@contextmanager
+def computed_once(path: Path):
+    """Hold the advisory lock (flock) of cache file `path` for the block: the parallel workers of a grid
+    that all need one missing entry wait for the first to compute it, then read it, instead of each
+    computing it. Where there is no flock, or the folder is unwritable, no lock (only time is lost)."""
+    try:
+        import fcntl
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path.with_name(path.name + ".lock"), "a")
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()  # closing releases the lock

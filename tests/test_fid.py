@@ -3,6 +3,8 @@ and its cache, reference statistics caching, and the FID rows of evaluate()."""
 from __future__ import annotations
 
 import socket
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -11,11 +13,13 @@ import torch
 import torchvision
 
 import benchmark.metrics.backbones as backbones
+from benchmark.atomic import computed_once
 from benchmark.errors import UserError
 from benchmark.evaluation import EvalConfig, evaluate
 from benchmark.metrics.backbones import (INCEPTION_FILE, Backbone, InceptionBackbone, choose_backbone, get_backbone,
                                          require_inception_weights)
-from benchmark.metrics.fid import FeatureStats, feature_statistics, fid_of_features, frechet_distance, reference_statistics
+from benchmark.metrics.fid import (FeatureStats, cached_features, feature_statistics, features_path, fid_of_features,
+                                   frechet_distance, reference_statistics)
 from models.contract import AutoEncoder, Hyperparameters
 
 
@@ -148,6 +152,22 @@ def test_reference_statistics_are_computed_once_then_read_from_the_cache(cache, 
     assert np.array_equal(first.mu, second.mu) and np.array_equal(first.sigma, second.sigma) and second.n == 40
     with pytest.raises(AssertionError, match="recomputed"):  # other images: another key, never stale numbers
         reference_statistics(backbone, images.flip(0)[:39], "toy", "test")
+
+
+def test_a_worker_waits_for_the_reference_features_another_is_computing_instead_of_computing_them(cache):
+    images = torch.rand(30, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    backbone, computed, returned = PixelBackbone(), [], []
+    original = backbone.features
+    backbone.features = lambda x: computed.append(len(x)) or original(x)
+    path = features_path("toy-wait", "test", backbone, images)
+    with computed_once(path):  # another worker is computing them
+        waiting = threading.Thread(target=lambda: returned.append(cached_features(backbone, images, "toy-wait", "test")))
+        waiting.start()
+        time.sleep(0.5)
+        assert waiting.is_alive() and not computed
+        np.savez(path, features=np.full((30, 16), 7, dtype=np.float32))  # what that worker wrote
+    waiting.join(timeout=60)
+    assert not computed and np.array_equal(returned[0], np.full((30, 16), 7.0))
 
 
 # ---------------------------------------------------------------- inception

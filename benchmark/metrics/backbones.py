@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.atomic import write_cache
+from benchmark.atomic import computed_once, write_cache
 from benchmark.errors import UserError
 
 BACKBONES = ("auto", "inception", "classifier")
@@ -310,7 +310,7 @@ def load_or_train_classifier(data, seed: int = CLASSIFIER_SEED, log=print) -> Cl
     name = classifier_name(data.name, data.binarized)
     path = classifier_cache_path(data.name, data.binarized, seed)
     expected = {"version": CLASSIFIER_VERSION, "image_shape": list(data.image_shape), "num_classes": data.num_classes}
-    with _exclusive(path.with_name(path.name + ".lock")):
+    with computed_once(path):
         cached = _read_cached_classifier(path)
         if cached is not None and all(cached.get(k) == v for k, v in expected.items()):
             net = ClassifierNet(data.image_shape, data.num_classes)
@@ -322,24 +322,6 @@ def load_or_train_classifier(data, seed: int = CLASSIFIER_SEED, log=print) -> Cl
         save_atomic(path, expected | {"state_dict": state, "test_accuracy": trained.test_accuracy,
                                       "steps": trained.steps, "seed": seed, "name": name})
     return ClassifierBackbone(name, trained.net, trained.test_accuracy)
-
-
-@contextmanager
-def _exclusive(lock_path: Path):
-    """An advisory lock (POSIX flock); where there is none, or the folder is unwritable, no lock."""
-    try:
-        import fcntl
-
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock_path, "a")
-    except (ImportError, OSError):
-        yield
-        return
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-    finally:
-        handle.close()  # closing releases the lock
 
 
 def _read_cached_classifier(path: Path) -> dict | None:

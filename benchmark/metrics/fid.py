@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.atomic import write_cache
+from benchmark.atomic import computed_once, write_cache
 from benchmark.metrics.backbones import Backbone, cache_root
 
 
@@ -73,16 +73,17 @@ def cached_features(backbone: Backbone, images: torch.Tensor, label: str, split:
 
     label: the dataset's name, used only to name the file; the key hashes the weights and images."""
     path = features_path(label, split, backbone, images)
-    if path.is_file():
-        try:
-            with np.load(path) as cached:
-                return cached["features"].astype(np.float64)
-        except Exception:  # a corrupt cache file is recomputed over, never trusted
-            pass
-    features = backbone.features(images).astype(np.float32)
-    buffer = io.BytesIO()
-    np.savez(buffer, features=features)
-    write_cache(path, buffer.getvalue(), "backbone features")
+    with computed_once(path):
+        if path.is_file():
+            try:
+                with np.load(path) as cached:
+                    return cached["features"].astype(np.float64)
+            except Exception:  # a corrupt cache file is recomputed over, never trusted
+                pass
+        features = backbone.features(images).astype(np.float32)
+        buffer = io.BytesIO()
+        np.savez(buffer, features=features)
+        write_cache(path, buffer.getvalue(), "backbone features")
     return features.astype(np.float64)
 
 
