@@ -2,6 +2,7 @@
 describes the runs its committed results folder holds (same run ids), checked without training."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -105,3 +106,20 @@ def test_the_standard_profiles_defaults_are_mnists_tuned_values():
     _, with_tables = plan_config(config)
     _, defaults_only = plan_config(config | {"hparams": {}})
     assert [s.run_id for s in defaults_only] == [s.run_id for s in with_tables]
+
+
+def test_the_reproduction_script_runs_every_study_after_what_it_reads():
+    script = (ROOT / "benchmarks" / "reproduce_reference.sh").read_text()
+    order = list(dict.fromkeys(re.findall(r"studies/([\w-]+)\.toml", script)))  # first mention of each
+    assert {p.stem for p in STUDIES} <= set(order)
+    experiment_of = {p.stem: resolve(load_study(p), {}, {}, p)["experiment"] for p in STUDIES}
+    study_writing = {experiment: stem for stem, experiment in experiment_of.items()}
+    for stem in order:
+        needs = [f"tune-standard-{stem.removeprefix('reference-')}"] if stem.startswith("reference-") else []
+        if stem in experiment_of:
+            path = ROOT / "studies" / f"{stem}.toml"
+            config = resolve(load_study(path), {}, {}, path)
+            read = [config.get("weights_from")] + list(config.get("reuse_from") or [])
+            needs += [study_writing[Path(folder).name] for folder in read if folder]
+        for needed in needs:
+            assert order.index(needed) < order.index(stem), f"{stem} runs before {needed}, whose results it reads"
