@@ -23,6 +23,7 @@ from PIL import Image  # noqa: E402
 
 from benchmark.atomic import write_atomic  # noqa: E402
 from benchmark.metrics.directions import ARROWS, direction  # noqa: E402
+from benchmark.results import rescored  # noqa: E402
 from benchmark.stats import FriedmanResult, cd_diagram  # noqa: E402
 
 FIGURES = "figures"
@@ -288,7 +289,7 @@ def cd_figure(folder: Path, result: FriedmanResult) -> str:
 
 
 def _curves(folder: Path, dataset: str, runs: pd.DataFrame, out: Path, notes: list[str]) -> list:
-    histories, missing = read_histories(folder, runs)
+    histories, missing = read_histories(folder, runs[~rescored(runs)])  # a rescored run trained nothing
     if missing:
         notes.append(f"{dataset}: no training history for {', '.join(missing)}")
     if histories.empty:

@@ -203,6 +203,15 @@ def test_figures_are_png_and_the_report_works_without_checkpoints(experiment):
     assert "no checkpoint" in md and any("no checkpoint" in note for note in outcome.notes)
 
 
+def test_missing_training_history_is_noted_only_for_runs_that_trained(experiment):
+    runs = pd.read_csv(experiment / "runs.csv")
+    runs.assign(weights_from=np.where(runs["model"] == "swae", "a_trained_run", "")).to_csv(
+        experiment / "runs.csv", index=False)
+    history_notes = [note for note in write_report(experiment).notes if "no training history" in note]
+    # the swae runs are rescored: they scored another run's weights, so they have no history of their own
+    assert history_notes == ["digits: no training history for vae_digits_s0_abcd1234, vae_digits_s1_abcd1234"]
+
+
 def test_reconstructions_and_latent_maps_from_checkpoints(tmp_path):
     import torch
 
