@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Every reference study of results/reference/README.md ("Planned"), in order, as one command:
+# Every reference study of results/reference/README.md (issue 15's section), in order, as one command:
 #     bash benchmarks/reproduce_reference.sh
 # Each step is the study's own resumable command: run again after an interruption, this script goes on
 # where it stopped, and a finished step costs only its start-up (every run is found recorded; the
 # command rewrites the folder's config.json with today's code version, nothing else).
-# On 2 cores, --jobs 2 (the study files say so): about 16 hours from nothing; the wall time of each
-# study is in its report. Data comes from `fetch` (or $AEBENCH_DATA); run from any folder.
+# On 2 cores, --jobs 2 (the study files say so): about 15 hours of wall time from nothing (the reports'
+# cost lines added up); the wall time of each study is in its report. Data comes from `fetch` (or
+# $AEBENCH_DATA); run from any folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
