@@ -49,7 +49,8 @@ def plan(profile: Profile, models: list[str], datasets: list[str], seeds: list[i
     overrides = overrides or {}
     for name in overrides:
         if name not in models:
-            raise UserError(f"--set names model '{name}', which is not in this run ({', '.join(models)})")
+            raise UserError(f"hyperparameters (--set or [hparams]) name model '{name}', which is not in this run "
+                            f"({', '.join(models)})")
     train = profile.train if epochs is None else TrainConfig(**(profile.train.to_dict() | {"epochs": epochs}))
     specs = []
     for model in models:

@@ -20,8 +20,9 @@ A study file lists what a grid needs (every key optional):
 The keys, their types and defaults come from benchmark.options (RUN_OPTIONS), which also makes the
 command-line flags of `run`.
 
-Command-line options override the file; --set overrides hparams field by field. The resolved
-configuration is saved beside the results as config.json.
+Command-line options override the file; --set overrides hparams field by field. --models may narrow
+the file's grid: the left-out models' tables are then ignored, so part of a study reruns with its run
+ids. The resolved configuration is saved beside the results as config.json.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from benchmark.errors import UserError, choices
 from benchmark.options import DEFAULTS, RUN_OPTIONS, parse_options
+from benchmark.registry import ABLATIONS, MODELS
 from benchmark.tomlfile import read_toml
 
 # key -> accepted TOML types: every run option, plus the per-model hyperparameter tables
@@ -58,7 +60,11 @@ def resolve(study: dict, given: dict, overrides: dict[str, dict], study_path: st
     resolved |= parse_options({k: v for k, v in study.items() if k != "hparams"},
                               lambda option: f"study file {study_path}: {option.key}")
     resolved |= parse_options(given, lambda option: option.cli_flag)
-    hparams = {model: dict(fields) for model, fields in study.get("hparams", {}).items()}
+    tables = study.get("hparams", {})
+    if given.get("models") is not None:  # --models narrowed the file's grid: the left-out models' tables stay unused
+        tables = {model: fields for model, fields in tables.items()
+                  if model in resolved["models"] or model not in MODELS | ABLATIONS}  # an unknown name is still an error
+    hparams = {model: dict(fields) for model, fields in tables.items()}
     for model, fields in overrides.items():
         hparams.setdefault(model, {}).update(fields)
     resolved["hparams"] = hparams

@@ -37,6 +37,23 @@ def test_linear_probe_is_perfect_on_separable_latents():
     assert linear_accuracy(train_z, train_y, test_z, test_y) >= 0.99
 
 
+def test_the_linear_probe_fits_on_one_blas_thread_whatever_the_process_allows(monkeypatch):
+    # Its score must not depend on --jobs, which sets the threads of each worker (benchmark/cell.py).
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen, fit = [], LogisticRegression.fit
+    def fit_and_record(self, *args, **kwargs):
+        seen.extend(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+        return fit(self, *args, **kwargs)
+    monkeypatch.setattr(LogisticRegression, "fit", fit_and_record)
+    (train_z, train_y), (test_z, test_y) = clustered_latents(200, 3, 0), clustered_latents(50, 3, 1)
+    with threadpool_limits(2):
+        assert max(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas") == 2
+        linear_accuracy(train_z, train_y, test_z, test_y)
+    assert seen and set(seen) == {1}
+
+
 def test_probes_are_at_chance_on_latents_unrelated_to_the_labels():
     rng = np.random.default_rng(2)
     train_z, test_z = rng.normal(size=(2000, 8)), rng.normal(size=(1000, 8))

@@ -93,6 +93,25 @@ def test_a_study_file_drives_the_grid_and_options_override_it(tmp_path, capsys):
     assert sorted(pd.read_csv(folder / "runs.csv")["seed"]) == [3, 4]
 
 
+def test_models_on_the_command_line_rerun_part_of_a_study_with_its_run_ids():
+    # Reproducing one model of a study: the other models' [hparams] tables do not apply, the chosen
+    # model keeps its table (so its run ids are the study's), and a misnamed table or --set still fails.
+    from benchmark.runner import plan_config
+    from benchmark.study import resolve
+
+    study = {"models": ["vae", "wae"], "datasets": ["digits"], "seeds": [0, 1], "profile": "smoke",
+             "hparams": {"vae": {"latent_dim": 3}, "wae": {"lam": 3.0}}}
+    whole = {spec.run_id for spec in plan_config(resolve(study, {}, {}))[1] if spec.model == "wae"}
+    part = plan_config(resolve(study, {"models": "wae"}, {}))[1]
+    assert {spec.run_id for spec in part} == whole and len(whole) == 2
+    assert all(spec.model == "wae" and spec.hparams["lam"] == 3.0 for spec in part)
+    with pytest.raises(UserError, match="'vae', which is not in this run"):
+        plan_config(resolve(study, {"models": "wae"}, {"vae": {"latent_dim": "4"}}))
+    misnamed = study | {"hparams": {"wea": {"lam": 3.0}}}
+    with pytest.raises(UserError, match="'wea', which is not in this run"):
+        plan_config(resolve(misnamed, {"models": "wae"}, {}))
+
+
 @pytest.mark.parametrize("text,message", [
     ("models = [\n", "not valid TOML"),
     ("modles = ['vae']\n", "unknown key 'modles'"),
