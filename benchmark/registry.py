@@ -28,8 +28,14 @@ ABLATIONS: dict[str, type[AutoEncoder]] = {
 }
 
 
+def known_models() -> dict[str, type[AutoEncoder]]:
+    """Every name a run may give (--models, --set, a study's [hparams]); read at each call, so that a
+    model registered after import counts."""
+    return MODELS | ABLATIONS
+
+
 def get_model_class(name: str) -> type[AutoEncoder]:
-    known = MODELS | ABLATIONS
+    known = known_models()
     if name not in known:
         raise UserError(f"unknown model '{name}'; choices: {choices(known)}")
     return known[name]

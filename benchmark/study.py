@@ -30,7 +30,7 @@ from pathlib import Path
 
 from benchmark.errors import UserError, choices
 from benchmark.options import DEFAULTS, RUN_OPTIONS, parse_options
-from benchmark.registry import ABLATIONS, MODELS
+from benchmark.registry import known_models
 from benchmark.tomlfile import read_toml
 
 # key -> accepted TOML types: every run option, plus the per-model hyperparameter tables
@@ -63,7 +63,7 @@ def resolve(study: dict, given: dict, overrides: dict[str, dict], study_path: st
     tables = study.get("hparams", {})
     if given.get("models") is not None:  # --models narrowed the file's grid: the left-out models' tables stay unused
         tables = {model: fields for model, fields in tables.items()
-                  if model in resolved["models"] or model not in MODELS | ABLATIONS}  # an unknown name is still an error
+                  if model in resolved["models"] or model not in known_models()}  # a misnamed table still fails
     hparams = {model: dict(fields) for model, fields in tables.items()}
     for model, fields in overrides.items():
         hparams.setdefault(model, {}).update(fields)

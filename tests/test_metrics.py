@@ -42,14 +42,17 @@ def test_the_linear_probe_fits_on_one_blas_thread_whatever_the_process_allows(mo
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_info, threadpool_limits
 
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
     seen, fit = [], LogisticRegression.fit
     def fit_and_record(self, *args, **kwargs):
-        seen.extend(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+        seen.extend(blas_threads())
         return fit(self, *args, **kwargs)
     monkeypatch.setattr(LogisticRegression, "fit", fit_and_record)
     (train_z, train_y), (test_z, test_y) = clustered_latents(200, 3, 0), clustered_latents(50, 3, 1)
     with threadpool_limits(2):
-        assert max(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas") == 2
+        assert max(blas_threads()) == 2
         linear_accuracy(train_z, train_y, test_z, test_y)
     assert seen and set(seen) == {1}
 

@@ -21,9 +21,9 @@ def knn_accuracy(train_z, train_y, test_z, test_y, k: int) -> float:
 def linear_accuracy(train_z, train_y, test_z, test_y, max_iter: int = 1000) -> float:
     """Multinomial logistic regression on standardised latents (seeded solver: deterministic)."""
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=0))
-    # One BLAS thread, whatever the process has: the solver's sums then do not depend on --jobs (a
-    # Fashion-MNIST run scored with 2 threads gave 3 of 10000 test images another class than with 1,
-    # as every committed run had), and at 50000 x 40 one thread is also faster (1.2 s against 2.7 s).
+    # One BLAS thread, whatever the process has, so the score does not depend on --jobs: a Fashion-MNIST
+    # run's latents scored with 2 threads (--jobs 1 on 2 cores) put 3 of 10000 test images in another
+    # class than with 1 (--jobs 2). At 50000 x 40 one thread is also faster (1.2 s against 2.7 s).
     with threadpool_limits(1):
         clf.fit(np.asarray(train_z), np.asarray(train_y))
         return float((clf.predict(np.asarray(test_z)) == np.asarray(test_y)).mean())
