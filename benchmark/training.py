@@ -12,6 +12,10 @@ the same noise every epoch (a fixed seed), so two epochs differ by their weights
 
 Every run says why it stopped: `patience` (early stopping ended it: converged by this rule) or `cap`
 (the epoch limit did: under-trained, and the report says so).
+
+After every epoch, fit hands an EpochProgress (epoch, best validation loss and its epoch, the patience
+counter, timings) to its on_epoch callback: the grid's driver shows it (benchmark.progress). Called
+without one, fit(progress=True) shows it on stdout itself.
 """
 from __future__ import annotations
 
@@ -20,12 +24,13 @@ import copy
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
 
 from benchmark.data import DataSplits
 from benchmark.optim import OPTIMIZERS, make_optimizer
+from benchmark.progress import EpochProgress, GridProgress, StatusLine
 from models.contract import AutoEncoder, HyperparameterError
 
 
@@ -120,8 +125,22 @@ def _train_epoch(model, data: DataSplits, optimizer, config: TrainConfig, shuffl
     return {name: total / n for name, total in zip(names, totals.tolist())}
 
 
-def fit(model: AutoEncoder, data: DataSplits, config: TrainConfig, seed: int, progress: bool = True) -> FitResult:
-    """Train `model` in place; on return it holds the weights of its best validation epoch."""
+def fit(model: AutoEncoder, data: DataSplits, config: TrainConfig, seed: int, progress: bool = True,
+        on_epoch: Callable[[EpochProgress], None] | None = None) -> FitResult:
+    """Train `model` in place; on return it holds the weights of its best validation epoch.
+
+    on_epoch, if given, receives an EpochProgress after every epoch (labelled with the model's class
+    name; a grid's cell relabels it with its run id). Without it, progress=True shows each epoch on a
+    status line of stdout (in place on a terminal, else a line now and then) and False shows nothing."""
+    display = GridProgress(1, 1, log=lambda *_: None, status=StatusLine()) if on_epoch is None and progress else None
+    try:
+        return _fit(model, data, config, seed, display.epoch if display else on_epoch)
+    finally:
+        if display:
+            display.close()
+
+
+def _fit(model: AutoEncoder, data: DataSplits, config: TrainConfig, seed: int, on_epoch) -> FitResult:
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
     model.prepare(data.train_x, torch.Generator().manual_seed(seed))
@@ -129,8 +148,7 @@ def fit(model: AutoEncoder, data: DataSplits, config: TrainConfig, seed: int, pr
     result, best_state, stale = FitResult(), copy.deepcopy(model.state_dict()), 0
     started = time.perf_counter()
     warmup = model.warmup_epochs
-    bar = tqdm(range(1, config.epochs + 1), desc=type(model).__name__, leave=False, disable=None if progress else True)
-    for epoch in bar:
+    for epoch in range(1, config.epochs + 1):
         epoch_started = time.perf_counter()
         model.warmup_weight = warmup_weight(epoch, warmup)
         try:
@@ -151,13 +169,17 @@ def fit(model: AutoEncoder, data: DataSplits, config: TrainConfig, seed: int, pr
             best_state = copy.deepcopy(model.state_dict())
         elif epoch > warmup:  # patience counts only once the objective is the real one
             stale += 1
-        bar.set_postfix({k: f"{v:.3g}" for k, v in train.items()} | {"val": f"{val['loss']:.3g}"})
+        if on_epoch is not None:
+            on_epoch(EpochProgress(
+                label=type(model).__name__, epoch=epoch, epochs=config.epochs, val_loss=val["loss"],
+                best_val_loss=result.best_val_loss, best_epoch=result.best_epoch, stale=stale,
+                patience=config.patience, warmup_epochs=warmup, epoch_seconds=result.history[-1]["seconds"],
+                elapsed=time.perf_counter() - started))
         if stale >= config.patience:
             result.stopped = "patience"
             break
     else:
         result.stopped = "cap"
-    bar.close()
     model.warmup_weight = 1.0
     model.load_state_dict(best_state)
     model.eval()

@@ -1,6 +1,8 @@
 """Shared fixtures: small data and a quiet, fast environment for every test."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -14,18 +16,28 @@ def digits():
     return data
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def _session_cache(tmp_path_factory):
-    """One cache (FID classifier, reference statistics) for the whole session, never the user's."""
-    return tmp_path_factory.mktemp("aebench-cache")
+    """One cache (FID classifier, reference statistics) for the whole session, never the user's, set
+    for the whole session: session- and module-scoped fixtures (a model trained once for a file's
+    tests) run before any function-scoped fixture, so an environment set only per test would leave
+    them reading and filling the user's own cache (~/.cache/aebench) with whatever thread count the
+    process had."""
+    cache = tmp_path_factory.mktemp("aebench-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AEBENCH_DATA", str(tmp_path_factory.mktemp("no-data-root")))
+        patch.setenv("AEBENCH_CACHE", str(cache))
+        patch.setenv("TORCH_HOME", str(cache / "torch"))  # no real Inception weights: auto = classifier
+        # The test models are tiny: one thread is fastest, and CLI subprocesses inherit it.
+        # AEBENCH_TEST_THREADS and AEBENCH_TEST_ONEDNN=0 rerun the suite on other kernels (README).
+        patch.setenv("OMP_NUM_THREADS", os.environ.get("AEBENCH_TEST_THREADS", "1"))
+        torch.set_num_threads(int(os.environ.get("AEBENCH_TEST_THREADS", "1")))
+        torch.backends.mkldnn.enabled = os.environ.get("AEBENCH_TEST_ONEDNN", "1") != "0"
+        yield cache
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path, _session_cache):
     # No test may read a user's data root or write into the checkout's results/.
     monkeypatch.setenv("AEBENCH_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("AEBENCH_CACHE", str(_session_cache))
-    monkeypatch.setenv("TORCH_HOME", str(_session_cache / "torch"))  # no real Inception weights: auto = classifier
-    # The test models are tiny: one thread is fastest, and CLI subprocesses inherit it.
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    torch.set_num_threads(1)
+    torch.set_num_threads(int(os.environ.get("AEBENCH_TEST_THREADS", "1")))  # whatever a test before set

@@ -39,9 +39,10 @@ def test_user_mistakes_are_one_line_and_exit_2(capsys, tmp_path, argv, message):
 
 
 def test_missing_dataset_files_are_a_clear_error(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "run", "--models", "vae", "--dataset", "mnist", "--profile", "smoke",
+    code, _, err = run_cli(capsys, "run", "--models", "vae", "--dataset", "mnist", "--profile", "smoke", "--no-fetch",
                            "--data-root", str(tmp_path / "nodata"), "--out", str(tmp_path))
     assert code == 2 and "MNIST not found" in err and str(tmp_path / "nodata") in err and err.count("\n") == 1
+    assert "`python cli.py fetch mnist`" in err
 
 
 def test_unwritable_output_folder_is_a_clear_error(capsys, tmp_path):

@@ -59,7 +59,7 @@ def test_mnist_loader_reads_idx_files_from_the_data_root(tmp_path, monkeypatch, 
     monkeypatch.setitem(data_module.DATASETS, "mnist", data_module.DATASETS["mnist"].__class__(
         **{**data_module.DATASETS["mnist"].__dict__, "n_val": 5}))
     arrays = write_fake_mnist(tmp_path / sub if sub else tmp_path, gz=(sub != "mnist"))
-    data = load_dataset("mnist", data_root=tmp_path, download=False)
+    data = load_dataset("mnist", data_root=tmp_path)
     assert (len(data.train_x), len(data.val_x), len(data.test_x)) == (25, 5, 10)
     np.testing.assert_allclose(data.train_x[0, 0].numpy(), arrays["train_images"][0] / 255.0, atol=1e-6)
     # validation is the END of the training file, as in the paper
@@ -76,7 +76,7 @@ def test_environment_variable_sets_the_data_root(tmp_path, monkeypatch):
 
 def test_missing_mnist_says_where_it_looked(tmp_path):
     with pytest.raises(UserError) as info:
-        load_dataset("mnist", data_root=tmp_path / "empty", download=False)
+        load_dataset("mnist", data_root=tmp_path / "empty")
     message = str(info.value)
     assert "MNIST not found" in message and str(tmp_path / "empty") in message and "\n" not in message
 
@@ -85,7 +85,7 @@ def test_corrupt_mnist_file_is_a_clear_error(tmp_path):
     write_fake_mnist(tmp_path)
     (tmp_path / (IDX_FILES["train_images"] + ".gz")).write_bytes(b"garbage")
     with pytest.raises(UserError, match="cannot read IDX file"):
-        load_dataset("mnist", data_root=tmp_path, download=False)
+        load_dataset("mnist", data_root=tmp_path)
 
 
 def test_unknown_dataset_names_the_choices():
@@ -112,7 +112,7 @@ def test_real_fashion_mnist_from_debian():
         if os.environ.get("CI"):
             pytest.fail(message)  # CI installs it: never let this check vanish there
         pytest.skip(message)
-    data = load_dataset("fashion-mnist", download=False)
+    data = load_dataset("fashion-mnist")
     assert len(data.train_x) + len(data.val_x) == 60000 and len(data.test_x) == 10000
     assert data.image_shape == (1, 28, 28)
     counts = torch.bincount(torch.cat([data.train_y, data.val_y]), minlength=10)

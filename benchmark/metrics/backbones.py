@@ -8,7 +8,11 @@ classifier  a small conv net trained by the suite on the dataset's train split (
             of steps), cached on disk under $AEBENCH_CACHE (default ~/.cache/aebench)/classifiers,
             keyed by dataset, architecture version, binarisation and seed. Features are its
             penultimate layer before the ReLU (continuous, so their covariance is full rank). Its
-            test accuracy is recorded so a reader can judge the features.
+            test accuracy is recorded so a reader can judge the features. It trains and runs in
+            float64: in float32 the last-bit differences between CPU kernels grow over its training
+            steps into different networks (with oneDNN off, the digits classifier's weights moved by
+            up to 6% and every FID by 0.15%), so each machine scored with its own feature space; in
+            float64 both kernel paths give the same weights, and FID stays comparable across machines.
 auto        inception when its weights are here AND the images are at least INCEPTION_MIN_SIDE pixels
             a side; else the classifier. 8x8 digits upsampled to 299x299 give Inception features of
             interpolation artefacts at a high CPU cost, so auto never picks it for them (asking for
@@ -45,7 +49,8 @@ CONVERTED_INCEPTION_NAME = "inception-pool3-fidhelper"
 INCEPTION_MIN_SIDE = 28
 INCEPTION_BATCH = 50  # 299x299x3 inputs: larger batches only cost memory on a CPU
 
-CLASSIFIER_VERSION = 2  # bump when the architecture or its training changes: old caches are then ignored
+CLASSIFIER_VERSION = 3  # bump when the architecture or its training changes: old caches are then ignored
+CLASSIFIER_DTYPE = torch.float64  # v3: portable across CPU kernels (the module's docstring)
 # On a CPU the trained weights depend, in their last bits, on how many threads split each reduction;
 # one thread always makes the same classifier, whichever process (a worker, a serial run) trains it.
 CLASSIFIER_THREADS = 1
@@ -93,6 +98,7 @@ class Backbone:
     accuracy: float | None = None  # test accuracy, for classifiers
     net: nn.Module
     batch_size: int
+    dtype: torch.dtype = torch.float32  # what the network computes in
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -101,7 +107,7 @@ class Backbone:
         device = x.device
         self.net.to(device).eval()
         with torch.inference_mode():
-            parts = [self.forward(self.prepare(x[i:i + self.batch_size].float())).cpu()
+            parts = [self.forward(self.prepare(x[i:i + self.batch_size].to(self.dtype))).cpu()
                      for i in range(0, len(x), self.batch_size)]
         return torch.cat(parts).double().numpy()
 
@@ -136,8 +142,8 @@ def require_inception_weights(user_path=None) -> Path:
     if not path.is_file():
         where = f"the file {path}" if user_path else f"{path} (torch's hub cache; set TORCH_HOME to move it)"
         raise UserError(f"the inception FID backbone needs pytorch-fid's Inception weights, not found at {where}; "
-                        f"download {INCEPTION_FILE} from pytorch-fid's releases (github.com/mseitzer/pytorch-fid) "
-                        f"and put it there, pass --inception-weights PATH, or use --fid-backbone classifier")
+                        f"get it with `python cli.py fetch inception`, or put pytorch-fid's {INCEPTION_FILE} there, "
+                        f"pass --inception-weights PATH, or use --fid-backbone classifier")
     return path
 
 
@@ -226,8 +232,9 @@ def classifier_cache_path(dataset: str, binarized: bool, seed: int = CLASSIFIER_
 
 def classifier_accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
     net.eval()
+    dtype = next(net.parameters()).dtype
     with torch.inference_mode():
-        predictions = torch.cat([net(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+        predictions = torch.cat([net(x[i:i + batch_size].to(dtype)).argmax(1) for i in range(0, len(x), batch_size)])
     return (predictions == y).float().mean().item()
 
 
@@ -271,7 +278,7 @@ def _train_classifier(data, seed: int) -> TrainedClassifier:
     steps = classifier_steps(n)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = ClassifierNet(data.image_shape, data.num_classes).to(device)
+        net = ClassifierNet(data.image_shape, data.num_classes).to(device, CLASSIFIER_DTYPE)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     rng = torch.Generator().manual_seed(seed)
@@ -283,7 +290,7 @@ def _train_classifier(data, seed: int) -> TrainedClassifier:
             order, position = torch.randperm(n, generator=rng), 0
         index = order[position:position + CLASSIFIER_BATCH].to(device)
         position += CLASSIFIER_BATCH
-        x = random_shifts(data.train_batch(index, binarize_rng), rng)
+        x = random_shifts(data.train_batch(index, binarize_rng).to(CLASSIFIER_DTYPE), rng)
         loss = nn.functional.cross_entropy(net(x), data.train_y[index])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -294,6 +301,7 @@ def _train_classifier(data, seed: int) -> TrainedClassifier:
 
 class ClassifierBackbone(Backbone):
     batch_size = 1000
+    dtype = CLASSIFIER_DTYPE
 
     def __init__(self, name: str, net: ClassifierNet, accuracy: float):
         self.name, self.net, self.accuracy = name, net, accuracy
@@ -313,7 +321,7 @@ def load_or_train_classifier(data, seed: int = CLASSIFIER_SEED, log=print) -> Cl
     with computed_once(path):
         cached = _read_cached_classifier(path)
         if cached is not None and all(cached.get(k) == v for k, v in expected.items()):
-            net = ClassifierNet(data.image_shape, data.num_classes)
+            net = ClassifierNet(data.image_shape, data.num_classes).to(dtype=CLASSIFIER_DTYPE)
             net.load_state_dict(cached["state_dict"])
             return ClassifierBackbone(name, net.to(data.train_x.device), cached["test_accuracy"])
         log(f"    training the FID classifier {name} (cached in {path.parent} for later runs)")

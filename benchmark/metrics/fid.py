@@ -5,8 +5,11 @@ calculate_frechet_distance on the mean and covariance (float64) of two feature s
 
 The features of fixed images (the reference test images; the training images of the data-copying
 test) are cached on disk under $AEBENCH_CACHE/features, in a file named by dataset, split, backbone
-and n, and keyed by a hash of the backbone's weights and of the images themselves: a changed split,
-binarisation or retrained backbone can never be served stale numbers.
+and n, and keyed by a hash of the backbone's weights, of the images themselves and of the kernels
+that computed them (device, thread count, oneDNN on or off): a changed split, binarisation or
+retrained backbone can never be served stale numbers, and a run reads the features it would have
+computed itself, bit for bit, not those of a process with another thread count (whose float32
+rounding can differ in the last bits).
 """
 from __future__ import annotations
 
@@ -61,8 +64,16 @@ def images_fingerprint(x: torch.Tensor) -> str:
     return digest.hexdigest()[:16]
 
 
+def kernel_context(device: torch.device) -> str:
+    """What decides the rounding of a feature pass besides its inputs, on this machine."""
+    if device.type != "cpu":
+        return device.type
+    return f"cpu-t{torch.get_num_threads()}-onednn{int(torch.backends.mkldnn.enabled)}"
+
+
 def features_path(label: str, split: str, backbone: Backbone, images: torch.Tensor) -> Path:
-    key = hashlib.sha256(f"{backbone.fingerprint}/{images_fingerprint(images)}".encode()).hexdigest()[:12]
+    identity = f"{backbone.fingerprint}/{images_fingerprint(images)}/{kernel_context(images.device)}"
+    key = hashlib.sha256(identity.encode()).hexdigest()[:12]
     return cache_root() / "features" / f"{label}_{split}_{backbone.name}_n{len(images)}_{key}.npz"
 
 
