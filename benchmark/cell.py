@@ -89,11 +89,10 @@ class CellResult:
     samples: bytes | None = None  # PNG
 
 
-def train_and_evaluate(spec: RunSpec, data: DataSplits, device: str, progress: bool = True,
-                       on_epoch=None) -> CellResult:
+def train_and_evaluate(spec: RunSpec, data: DataSplits, device: str, on_epoch=None) -> CellResult:
     """Train and evaluate one cell. Failures become a failed run with its reason; only an
     interruption propagates. on_epoch, if given, receives each epoch's EpochProgress (its label the
-    run id) and replaces fit's own display (progress)."""
+    run id): the cell itself never prints progress, the driver shows it."""
     started = datetime.now(timezone.utc)
     cell = CellResult(run={
         "run_id": spec.run_id, "model": spec.model, "dataset": spec.dataset, "seed": spec.seed,
@@ -102,7 +101,7 @@ def train_and_evaluate(spec: RunSpec, data: DataSplits, device: str, progress: b
         "binarize": spec.binarize, "device": device, "status": "ok", "reason": "", **versions()})
     try:
         torch.manual_seed(spec.seed)
-        model = _trained_model(spec, data, device, cell, progress, on_epoch)
+        model = _trained_model(spec, data, device, cell, on_epoch)
         if cell.run["status"] == "ok":
             eval_started = time.perf_counter()
             torch.manual_seed(spec.seed)
@@ -122,19 +121,18 @@ def train_and_evaluate(spec: RunSpec, data: DataSplits, device: str, progress: b
     return cell
 
 
-def _trained_model(spec: RunSpec, data: DataSplits, device: str, cell: CellResult, progress: bool, on_epoch):
+def _trained_model(spec: RunSpec, data: DataSplits, device: str, cell: CellResult, on_epoch):
     """The model to score: trained here (its history and training fields go into the cell), or the
     weights of spec.trained loaded, with that run's training fields and no training time of its own."""
     if spec.trained:
         cell.run |= {**spec.trained.training, "train_seconds": 0.0, "weights_from": spec.trained.run_id}
         return load_model(Path(spec.trained.checkpoint)).to(device)
     model = build_model(spec.model, data.image_shape, spec.hparams).to(device)
-    if on_epoch is None:
-        result = fit(model, data, spec.train, spec.seed, progress)
-    else:
-        def report(snapshot):
-            on_epoch(dataclasses.replace(snapshot, label=spec.run_id))
-        result = fit(model, data, spec.train, spec.seed, progress=False, on_epoch=report)
+
+    def report(snapshot):
+        on_epoch(dataclasses.replace(snapshot, label=spec.run_id))
+
+    result = fit(model, data, spec.train, spec.seed, progress=False, on_epoch=report if on_epoch else None)
     cell.history = result.history
     cell.run |= {"status": result.status, "reason": result.reason, "epochs_run": result.epochs_run,
                  "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss, "stopped": result.stopped,
@@ -170,11 +168,10 @@ def limit_threads(threads: int) -> None:
     threadpool_limits(threads)  # applied now, kept for the life of the process
 
 
-def run_in_worker(spec: RunSpec, data_root, device: str, progress: bool = False, threads: int | None = None,
-                  on_epoch=None) -> CellResult:
+def run_in_worker(spec: RunSpec, data_root, device: str, threads: int | None = None, on_epoch=None) -> CellResult:
     """Entry point of a worker (this process, a local process or a Ray task): everything it needs
     travels in the call, on_epoch too (in another process a picklable QueueReporter)."""
     if threads:
         limit_threads(threads)
     data = cached_dataset(spec.dataset, spec.binarize, data_root, device)
-    return train_and_evaluate(spec, data, device, progress, on_epoch)
+    return train_and_evaluate(spec, data, device, on_epoch)

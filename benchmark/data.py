@@ -178,16 +178,16 @@ def _idx_dataset(title: str, subdirs: list[str], extra: list[Path], hint: str):
     return load, locate
 
 
-_mnist_load, _mnist_locate = _idx_dataset(
-    "MNIST", ["", "mnist", "MNIST/raw"], [],
-    "get it with `python cli.py fetch mnist` (run and tune do this themselves unless --no-fetch), or put "
-    "the four IDX files in the data root (--data-root or AEBENCH_DATA)",
-)
+def _fetch_hint(name: str, *other_ways: str) -> str:
+    ways = [f"get it with `python cli.py fetch {name}` (run and tune do this themselves unless --no-fetch)",
+            *other_ways, "put the four IDX files in the data root (--data-root or AEBENCH_DATA)"]
+    return ", ".join(ways[:-1]) + ", or " + ways[-1]
+
+
+_mnist_load, _mnist_locate = _idx_dataset("MNIST", ["", "mnist", "MNIST/raw"], [], _fetch_hint("mnist"))
 _fashion_load, _fashion_locate = _idx_dataset(
     "Fashion-MNIST", ["", "fashion-mnist", "FashionMNIST/raw"], [DEBIAN_FASHION_DIR],
-    "get it with `python cli.py fetch fashion-mnist` (run and tune do this themselves unless --no-fetch), "
-    "install Debian's package (apt-get install dataset-fashion-mnist), or put the four IDX files in the "
-    "data root (--data-root or AEBENCH_DATA)",
+    _fetch_hint("fashion-mnist", "install Debian's package (apt-get install dataset-fashion-mnist)"),
 )
 
 DATASETS: dict[str, DatasetSpec] = {

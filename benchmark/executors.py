@@ -58,7 +58,7 @@ class ProcessExecutor:
                 queue = manager.Queue()
             report = QueueReporter(queue) if queue is not None else None
             for spec in specs:
-                futures[pool.submit(run_in_worker, spec, data_root, device, False, self.threads, report)] = spec
+                futures[pool.submit(run_in_worker, spec, data_root, device, self.threads, report)] = spec
             while futures:
                 done, _ = wait(futures, timeout=POLL_SECONDS if queue is not None else None,
                                return_when=FIRST_COMPLETED)
@@ -140,7 +140,7 @@ class RayExecutor:
                 queue = Queue(actor_options={"num_cpus": 0})
             report = QueueReporter(queue) if queue is not None else None
             for spec in specs:
-                refs[task.remote(spec, data_root, device, False, threads, report)] = spec
+                refs[task.remote(spec, data_root, device, threads, report)] = spec
             while refs:
                 ready, _ = self.ray.wait(list(refs), num_returns=1, timeout=POLL_SECONDS if queue is not None else None)
                 if queue is not None:

@@ -8,6 +8,8 @@ import torch
 
 from benchmark.data import load_dataset
 
+TEST_THREADS = int(os.environ.get("AEBENCH_TEST_THREADS", "1"))  # README, "Reproducibility"
+
 
 @pytest.fixture(scope="session")
 def digits():
@@ -30,8 +32,8 @@ def _session_cache(tmp_path_factory):
         patch.setenv("TORCH_HOME", str(cache / "torch"))  # no real Inception weights: auto = classifier
         # The test models are tiny: one thread is fastest, and CLI subprocesses inherit it.
         # AEBENCH_TEST_THREADS and AEBENCH_TEST_ONEDNN=0 rerun the suite on other kernels (README).
-        patch.setenv("OMP_NUM_THREADS", os.environ.get("AEBENCH_TEST_THREADS", "1"))
-        torch.set_num_threads(int(os.environ.get("AEBENCH_TEST_THREADS", "1")))
+        patch.setenv("OMP_NUM_THREADS", str(TEST_THREADS))
+        torch.set_num_threads(TEST_THREADS)
         torch.backends.mkldnn.enabled = os.environ.get("AEBENCH_TEST_ONEDNN", "1") != "0"
         yield cache
 
@@ -40,4 +42,4 @@ def _session_cache(tmp_path_factory):
 def _isolated_env(monkeypatch, tmp_path, _session_cache):
     # No test may read a user's data root or write into the checkout's results/.
     monkeypatch.setenv("AEBENCH_DATA", str(tmp_path / "data"))
-    torch.set_num_threads(int(os.environ.get("AEBENCH_TEST_THREADS", "1")))  # whatever a test before set
+    torch.set_num_threads(TEST_THREADS)  # whatever a test before set

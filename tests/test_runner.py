@@ -68,10 +68,10 @@ def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, monkeypatch):
 
     real_fit = cell.fit
 
-    def fit_that_breaks_seed_1(model, data, config, seed, progress=True):
+    def fit_that_breaks_seed_1(model, data, config, seed, **display):
         if seed == 1:
             raise RuntimeError("boom")
-        return real_fit(model, data, config, seed, progress)
+        return real_fit(model, data, config, seed, **display)
 
     monkeypatch.setattr(cell, "fit", fit_that_breaks_seed_1)
     store = ResultsStore(tmp_path)
@@ -100,7 +100,7 @@ def test_paper_profile_pieces_run_together_on_a_small_set():
                 eval_overrides={"fid_samples": 0})[0]
     assert spec.binarize and spec.train.optimizer == "adam-normgrad" and spec.train.batch_size == 100
     assert spec.hparams["arch"] == "gated" and spec.hparams["latent_dim"] == 40
-    cell = train_and_evaluate(spec, load_dataset("digits", binarize=True), "cpu", progress=False)
+    cell = train_and_evaluate(spec, load_dataset("digits", binarize=True), "cpu")
     assert cell.run["status"] == "ok", cell.run["reason"]
     values = {m["metric"]: m["value"] for m in cell.metrics}
     assert values["knn5_acc"] > 0.3 and "fid" not in values  # one epoch: far above chance (0.1) already
