@@ -125,11 +125,14 @@ def run(config_file, sets, retry_failed, quiet, **given):
 @cli.command()
 @click.option("--config", "config_file", default=None, help="A study file (TOML) of run options; options override it.")
 @_run_option_flags
-@click.option("--budget", type=int, required=True, metavar="B", help="Trials per model, the same for every model.")
+@click.option("--budget", type=int, default=12, show_default=True, metavar="B",
+              help="Trials per model, the same for every model (Optuna TPE over each model's whole space).")
 @click.option("--select-by", default="mean-rank", show_default=True, metavar="METRIC",
               help="mean-rank (of recon_sse, knn5_acc, fid) or one metric, on the validation split.")
+@click.option("--widen", multiple=True, metavar="MODEL.NAME=LOW:HIGH",
+              help="Widen a range of a model's search space (when a choice is on its edge); the study keeps its trials.")
 @click.option("--quiet", is_flag=True, help="No per-epoch progress (finished cells are still listed).")
-def tune(config_file, budget, select_by, quiet, **given):
+def tune(config_file, budget, select_by, widen, quiet, **given):
     """Choose each model's own hyperparameters on the validation split, B trials per model, and write
     tuned.toml for `run --config` (results in --out/tune-PROFILE unless --experiment)."""
     from benchmark.profiles import get_profile
@@ -141,7 +144,7 @@ def tune(config_file, budget, select_by, quiet, **given):
         raise UserError(f"study file {config_file}: tune chooses the hyperparameters itself; remove its [hparams] tables")
     config = resolve(study, _joined(given), {}, config_file)
     _fetch_missing(config, config.get("datasets") or [get_profile(config["profile"]).dataset])
-    tuning = plan_tuning(config, budget, select_by)
+    tuning = plan_tuning(config, budget, select_by, widen)
     executor, device = _executor_and_device(config)
     outcome = run_tuning(tuning, device, executor, progress=not quiet)
     for line in summary_lines(outcome):
@@ -211,17 +214,21 @@ def report(experiment, out, data_root, no_figures):
 @cli.command(name="claims")
 @click.argument("folders", nargs=-1, required=True, metavar="FOLDER [FOLDER ...]")
 @click.option("--ablation", default=None, metavar="FOLDER", help="A SWAE ablation experiment: swae runs differing in objective (xzrec, xz, zrec).")
+@click.option("--claims", "claims_file", default=None, metavar="FILE",
+              help="The claims and their lines (TOML; default studies/claims.toml).")
 @click.option("--out", "out_file", default=None, metavar="FILE", help="Write the Markdown to FILE instead of printing it.")
-def claims_command(folders, ablation, out_file):
+def claims_command(folders, ablation, claims_file, out_file):
     """Does each claim of the SWAE paper hold in the experiment FOLDERs? A Markdown table of SWAE against
-    the best baseline per claim, metric and dataset, from summary.csv and comparisons.csv."""
+    the best baseline per claim, metric and dataset, from summary.csv and comparisons.csv; the claims and
+    their lines are declared in --claims."""
     from benchmark.claims import claims_report, write_claims
 
-    text = claims_report(folders, ablation)
+    text = claims_report(folders, ablation, claims_file)
     if out_file is None:
         click.echo(text, nl=False)
     else:
-        command = " ".join([*folders, *(["--ablation", ablation] if ablation else []), "--out", out_file])
+        command = " ".join([*folders, *(["--ablation", ablation] if ablation else []),
+                            *(["--claims", claims_file] if claims_file else []), "--out", out_file])
         click.echo(f"Wrote {write_claims(out_file, text, command)}")
 
 

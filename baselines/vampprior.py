@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from baselines.vae import VAE, WARMUP_EPOCHS_CHOICES, VAEConfig
+from baselines.vae import VAE, WARMUP_EPOCHS_RANGE, VAEConfig
+from models.contract import IntRange
 from models.pseudo_inputs import PseudoInputs, PseudoInputsConfig
 
 LOG_2PI = math.log(2 * math.pi)
@@ -55,9 +56,10 @@ class VampPrior(PseudoInputs, VAE):
     # standard: the values `tune` chose on mnist's validation split (results/reference/tune-standard-mnist).
     profile_defaults = {"smoke": {"K": 100}, "quick": {"K": 500}, "paper": {"K": 500},
                         "standard": {"K": 500, "warmup_epochs": 50}}
-    # `aebench tune`: K around the paper's 500 (values above the training set are dropped) and the VAE's
-    # warm-up lengths, up to the authors' 100 epochs.
-    search_space = {"K": (50, 100, 200, 500, 1000), "warmup_epochs": WARMUP_EPOCHS_CHOICES}
+    # `aebench tune`: K around the paper's 500, in log scale (a bound above the training set is lowered to
+    # it; not beyond 2000, since every step encodes all K pseudo-inputs), and the VAE's warm-up range, which
+    # holds the authors' 100 epochs.
+    search_space = {"K": IntRange(50, 2000, log=True), "warmup_epochs": WARMUP_EPOCHS_RANGE}
 
     def __init__(self, image_shape, config: VampPriorConfig):
         super().__init__(image_shape, config)

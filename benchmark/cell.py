@@ -19,6 +19,7 @@ from pathlib import Path
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 from torchvision.utils import save_image
@@ -87,6 +88,9 @@ class CellResult:
     history: list[dict] = field(default_factory=list)
     checkpoint: bytes | None = None  # benchmark.checkpoints format
     samples: bytes | None = None  # PNG
+    # The per-image metrics' values image by image, in the scored split's order (evaluation.Scores): the
+    # driver stores them as per_image/<run_id>.npz for a bootstrap over test images. Empty: none.
+    per_image: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def train_and_evaluate(spec: RunSpec, data: DataSplits, device: str, on_epoch=None) -> CellResult:
@@ -105,8 +109,10 @@ def train_and_evaluate(spec: RunSpec, data: DataSplits, device: str, on_epoch=No
         if cell.run["status"] == "ok":
             eval_started = time.perf_counter()
             torch.manual_seed(spec.seed)
+            rows = evaluate(model, data.scored_on(spec.split), spec.eval)
             cell.metrics = [{"run_id": spec.run_id, "model": spec.model, "dataset": spec.dataset, "seed": spec.seed,
-                             **row} for row in evaluate(model, data.scored_on(spec.split), spec.eval)]
+                             **row} for row in rows]
+            cell.per_image = getattr(rows, "per_image", {})  # evaluation.Scores; a plain list of rows has none
             cell.run["eval_seconds"] = time.perf_counter() - eval_started
             cell.checkpoint = checkpoint_bytes(model, spec.model, spec.hparams, spec.run_id)
             cell.samples = _sample_grid_png(model, spec.seed)

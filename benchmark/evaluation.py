@@ -16,9 +16,16 @@ or all on the validation split when tuning scores a candidate (data.scored_on("v
   nn_train_ratio                         data-copying: samples' median distance to their nearest training
                                          image over the same for the reference test images (pixels)
   copying_ct                             data-copying: Meehan et al.'s C_T in the backbone's features
+The rows of generated samples (fid to copying_ct but fid_recon and fid_backbone_acc) are written once
+per sampler (benchmark.metrics.samplers): the model's prior (the names above) and a Gaussian mixture
+fitted on the training codes (the same names with _gmm), as many samples each.
 With scope "generation" only the samples are scored: fid, kid, kid_std, precision, recall, density,
-coverage (and fid_backbone_acc), the rows that depend on the backbone. That is what rescoring trained
-weights on another backbone needs (`run --weights-from`), without fid_recon's and C_T's extra images.
+coverage of each sampler (and fid_backbone_acc), the rows that depend on the backbone. That is what
+rescoring trained weights on another backbone needs (`run --weights-from`), without fid_recon's and
+C_T's extra images.
+Beside the rows, evaluate() gives the per-image metrics' values image by image, in the order of
+the scored split (recon_sse, recon_mse, knn{k}_acc as 0/1, denoise_sse_s{sigma}): each row's value is
+the mean of its array, and n its length, so a bootstrap over test images can pair two runs image by image.
 Like is compared with like: with binarised data (the paper profile) the probes are fit on training
 images binarised once, as the test images are, and FID's reference is the GREY test images (what the
 model is asked to match; its split is then recorded as "test-grey"). Every random draw (samples,
@@ -34,22 +41,29 @@ import torch
 
 from benchmark.data import DataSplits
 from benchmark.errors import UserError
-from benchmark.metrics.backbones import BACKBONES, get_backbone, require_inception_weights
+from benchmark.metrics.backbones import BACKBONES, choose_backbone, get_backbone, require_inception_weights
 from benchmark.metrics.batching import batched, sample_batched
 from benchmark.metrics.copying import copying_ct, nn_train_ratio
-from benchmark.metrics.denoising import denoise_metric_name, denoising_errors
+from benchmark.metrics.denoising import denoise_metric_name, denoising_per_image
 from benchmark.metrics.fid import cached_features, feature_statistics, frechet_distance
-from benchmark.metrics.fidelity import fidelity_scores
+from benchmark.metrics.fidelity import KEYS as FIDELITY_KEYS, fidelity_scores
+from benchmark.metrics.gmm import MixtureFitError, fit_code_mixture
 from benchmark.metrics.latent_usage import active_units
 from benchmark.metrics.local_structure import fixed_subset, neighbourhood_scores
-from benchmark.metrics.probes import knn_accuracy, linear_accuracy
-from benchmark.metrics.reconstruction import reconstruction_errors
+from benchmark.metrics.probes import knn_correct, linear_accuracy
+from benchmark.metrics.reconstruction import reconstruction_per_image
+from benchmark.metrics.samplers import SAMPLERS, sampler_metric
 from models.contract import AutoEncoder, HyperparameterError
 
 
 SCOPES = ("all", "generation")
-FIDELITY_METRICS = ["kid", "kid_std", "precision", "recall", "density", "coverage"]
-GENERATION_METRICS = ["fid", *FIDELITY_METRICS, "fid_backbone_acc"]
+FIDELITY_METRICS = list(FIDELITY_KEYS)  # kid, kid_std, precision, recall, density, coverage
+SAMPLE_METRICS = ["fid", *FIDELITY_METRICS]  # per sampler, in both scopes
+COPYING_METRICS = ["nn_train_ratio", "copying_ct"]  # per sampler, scope "all" only
+GENERATION_METRICS = [*(sampler_metric(m, s) for s in SAMPLERS for m in SAMPLE_METRICS), "fid_backbone_acc"]
+# Inception FID's sample sizes, both sides: above its 2048 feature dimensions, so that the covariances are
+# full rank (the TF reference code asks for more than 2048; 10k is common practice).
+INCEPTION_MIN_IMAGES = 5000
 
 
 @dataclass
@@ -57,8 +71,8 @@ class EvalConfig:
     knn_ks: tuple[int, ...] = (1, 3, 5, 10)
     batch_size: int = 1000
     fid_backbone: str = "auto"  # auto | inception | classifier (see benchmark.metrics.backbones)
-    fid_samples: int = 2000  # generated images (the paper's 2000); 0 skips the FID rows
-    fid_reference: int = 5000  # reference test images, at most (the paper: up to 5000)
+    fid_samples: int = 10000  # generated images per sampler; 0 skips the FID rows
+    fid_reference: int = 10000  # reference test images, at most (all of them where the split is smaller)
     denoise_sigmas: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
     neighbours_k: int = 10  # k of trustworthiness / continuity
     neighbours_subset: int = 1000  # test images they are computed on
@@ -67,9 +81,10 @@ class EvalConfig:
     seed: int = 0  # of every draw the evaluation makes
     scope: str = "all"  # all | generation (the samples' scores only; see the module's docstring)
     # Bumped when the protocol changes meaning (2: like-for-like probes and FID reference, data-copying,
-    # active units; 3: KID, precision, recall, density, coverage beside FID), so that the config hash
+    # active units; 3: KID, precision, recall, density, coverage beside FID; 4: the GMM sampler's rows,
+    # 10000 samples against up to 10000 test images, Inception's size rule), so that the config hash
     # keeps old and new results apart.
-    protocol: int = 3
+    protocol: int = 4
     # A path on this machine, not part of what a run is (to_dict leaves it out of the config hash);
     # the backbone name on each FID row says which weights were used.
     inception_weights: str | None = None
@@ -99,6 +114,7 @@ class EvalConfig:
             raise UserError("evaluation scope = 'generation' scores generated samples: fid_samples must be >= 2, not 0")
         if self.fid_backbone == "inception" and self.fid_samples:
             require_inception_weights(self.inception_weights)  # fail before training, not after
+            require_inception_samples(self, "asked for")
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -113,6 +129,41 @@ def _require_int(value, low: int, what: str, rule: str) -> None:
         raise UserError(f"{what} = {value!r}: must be {rule}")
 
 
+def require_inception_samples(config: EvalConfig, how: str) -> None:
+    """UserError unless an Inception FID of `config` draws at least INCEPTION_MIN_IMAGES samples."""
+    if config.fid_samples < INCEPTION_MIN_IMAGES:
+        raise UserError(f"fid_samples = {config.fid_samples}: Inception FID ({how}) needs at least "
+                        f"{INCEPTION_MIN_IMAGES} samples, above its 2048 feature dimensions; give --fid-samples "
+                        f"{INCEPTION_MIN_IMAGES} or more, or --fid-backbone classifier")
+
+
+def reference_size(config: EvalConfig, data: DataSplits, log=None) -> int:
+    """How many test images FID's reference holds on `data`: fid_reference, or all of the scored split
+    where it has fewer. UserError where Inception's rule refuses the sizes: at least INCEPTION_MIN_IMAGES
+    samples and reference images, or the whole split when it has fewer (then `log` says so)."""
+    available = len(data.test_grey)
+    size = min(config.fid_reference, available)
+    if choose_backbone(config.fid_backbone, data.image_shape, config.inception_weights) != "inception":
+        return size
+    how = "chosen by --fid-backbone auto: its weights are present" if config.fid_backbone == "auto" else "asked for"
+    require_inception_samples(config, how)
+    if size < min(INCEPTION_MIN_IMAGES, available):
+        raise UserError(f"fid_reference = {config.fid_reference}: Inception FID ({how}) needs at least "
+                        f"{INCEPTION_MIN_IMAGES} reference images, or the whole {data.eval_split} split of "
+                        f"{data.name} ({available}) where it has fewer; give --fid-reference {INCEPTION_MIN_IMAGES} "
+                        f"or more, or --fid-backbone classifier")
+    if available < INCEPTION_MIN_IMAGES and log:
+        log(f"Inception FID on {data.name}: its {data.eval_split} split has {available} images, fewer than the "
+            f"rule's {INCEPTION_MIN_IMAGES}: the reference is all of them")
+    return size
+
+
+def check_fid_sizes(config: EvalConfig, data: DataSplits) -> None:
+    """Before anything runs: UserError where evaluating on `data` would break Inception's size rule."""
+    if config.fid_samples:
+        reference_size(config, data)
+
+
 def metric_names(config: EvalConfig) -> list[str]:
     """Every metric evaluate() writes under `config`, in its order. A row can still be missing where the
     data cannot support it (too few test images for the neighbourhoods or the nearest neighbours of
@@ -124,41 +175,74 @@ def metric_names(config: EvalConfig) -> list[str]:
              *(denoise_metric_name(sigma) for sigma in config.denoise_sigmas),
              f"trustworthiness_k{k}", f"continuity_k{k}"]
     if config.fid_samples:
-        names += ["fid", "fid_recon", *FIDELITY_METRICS, "fid_backbone_acc", "nn_train_ratio", "copying_ct"]
+        names += [*(sampler_metric(m, s) for s in SAMPLERS for m in (*SAMPLE_METRICS, *COPYING_METRICS)),
+                  "fid_recon", "fid_backbone_acc"]
     return names
+
+
+def per_image_names(config: EvalConfig) -> list[str]:
+    """The metrics evaluate() gives image by image, in Scores.per_image (none in the generation scope)."""
+    if config.scope == "generation":
+        return []
+    return ["recon_sse", "recon_mse", *(f"knn{k}_acc" for k in config.knn_ks),
+            *(denoise_metric_name(sigma) for sigma in config.denoise_sigmas)]
 
 
 def metric_row(metric: str, value: float, split: str, n: int, backbone: str = "") -> dict:
     return {"metric": metric, "value": float(value), "split": split, "n": int(n), "backbone": backbone}
 
 
-def evaluate(model: AutoEncoder, data: DataSplits, config: EvalConfig, log=print) -> list[dict]:
+class Scores(list):
+    """What evaluate() returns: its metric rows (a list of dicts), and in `per_image`, for the per-image
+    metrics among them, one value per scored image in the order of the scored split: the row's value is
+    the mean of its array and its n the array's length."""
+
+    def __init__(self, rows=(), per_image: dict[str, np.ndarray] | None = None):
+        super().__init__(rows)
+        self.per_image = dict(per_image or {})
+
+    def add_per_image(self, values: dict[str, np.ndarray], split: str) -> None:
+        for name, array in values.items():
+            self.append(metric_row(name, array.mean(), split, len(array)))
+            self.per_image[name] = array
+
+    def extend_scores(self, other: "Scores") -> None:
+        self.extend(other)
+        self.per_image |= other.per_image
+
+
+def evaluate(model: AutoEncoder, data: DataSplits, config: EvalConfig, log=print) -> Scores:
+    """Every metric row of the protocol, with the per-image values behind the per-image metrics."""
     model.eval()
     if config.scope == "generation":
-        return sample_quality_rows(model, data, None, config, log)
+        return Scores(sample_quality_rows(model, data, None, config, log))
     x_test, n_test, split = data.test_x, len(data.test_x), data.eval_split  # split: "test", or "val" when tuning
     x_hat = batched(model.reconstruct, x_test, config.batch_size)
-    rows = [metric_row(name, value, split, n_test) for name, value in reconstruction_errors(x_hat, x_test.cpu()).items()]
+    scores = Scores()
+    scores.add_per_image(reconstruction_per_image(x_hat, x_test.cpu()), split)
     train_z = batched(model.encode, data.train_fixed, config.batch_size)  # prepared as the test images are
     test_z = batched(model.encode, x_test, config.batch_size)
-    rows += probe_rows(train_z.numpy(), data.train_y.cpu().numpy(), test_z.numpy(), data.test_y.cpu().numpy(), config,
-                       split)
-    rows.append(metric_row("active_units", active_units(test_z.flatten(1).numpy()), split, n_test))
-    rows += [metric_row(name, value, split, n_test) for name, value in
-             denoising_errors(model.reconstruct, x_test, config.denoise_sigmas, config.seed, config.batch_size).items()]
-    rows += neighbourhood_rows(x_test, test_z, config, split)
+    scores.extend_scores(probe_rows(train_z.numpy(), data.train_y.cpu().numpy(), test_z.numpy(),
+                                    data.test_y.cpu().numpy(), config, split))
+    scores.append(metric_row("active_units", active_units(test_z.flatten(1).numpy()), split, n_test))
+    scores.add_per_image(denoising_per_image(model.reconstruct, x_test, config.denoise_sigmas, config.seed,
+                                             config.batch_size), split)
+    scores += neighbourhood_rows(x_test, test_z, config, split)
     if config.fid_samples:
-        rows += sample_quality_rows(model, data, x_hat, config, log)
-    return rows
+        scores += sample_quality_rows(model, data, x_hat, config, log, train_z)
+    return scores
 
 
-def probe_rows(train_z, train_y, test_z, test_y, config: EvalConfig, split: str = "test") -> list[dict]:
-    n = len(test_z)
-    rows = [metric_row(f"knn{k}_acc", knn_accuracy(train_z, train_y, test_z, test_y, k), split, n) for k in config.knn_ks]
+def probe_rows(train_z, train_y, test_z, test_y, config: EvalConfig, split: str = "test") -> Scores:
+    """kNN accuracies (with each test code's 0/1 correctness) and the linear probe's accuracy."""
+    probes = Scores()
+    probes.add_per_image({f"knn{k}_acc": knn_correct(train_z, train_y, test_z, test_y, k) for k in config.knn_ks},
+                         split)
     with warnings.catch_warnings():  # a non-converged probe is still a valid score; don't flood the log
         warnings.simplefilter("ignore")
-        rows.append(metric_row("linear_acc", linear_accuracy(train_z, train_y, test_z, test_y), split, n))
-    return rows
+        probes.append(metric_row("linear_acc", linear_accuracy(train_z, train_y, test_z, test_y), split,
+                                      len(test_z)))
+    return probes
 
 
 def neighbourhood_rows(x_test: torch.Tensor, test_z: torch.Tensor, config: EvalConfig, split: str = "test") -> list[dict]:
@@ -172,32 +256,73 @@ def neighbourhood_rows(x_test: torch.Tensor, test_z: torch.Tensor, config: EvalC
 
 
 def sample_quality_rows(model: AutoEncoder, data: DataSplits, x_hat: torch.Tensor | None, config: EvalConfig,
-                        log=print) -> list[dict]:
-    """FID of samples and of reconstructions, and the data-copying measures, against one reference:
-    a seeded random subset of at most fid_reference grey test images (all of them when fewer).
-    Without reconstructions (x_hat None: the generation scope) only the samples' scores."""
+                        log=print, train_codes: torch.Tensor | None = None) -> list[dict]:
+    """FID of each sampler's samples and of reconstructions, and the data-copying measures, against one
+    reference: a seeded random subset of at most fid_reference grey test images (all of them when fewer).
+    Without reconstructions (x_hat None: the generation scope) only the samples' scores. train_codes:
+    the codes of data.train_fixed that the GMM sampler is fitted on (encoded here when not given)."""
     backbone = get_backbone(config.fid_backbone, data, config.inception_weights, log)
     device = data.test_x.device
-    reference = fixed_subset(len(data.test_grey), config.fid_reference, config.seed).to(device)
+    reference = fixed_subset(len(data.test_grey), reference_size(config, data, log), config.seed).to(device)
     reference_images = data.test_grey[reference]
     split = f"{data.eval_split}-grey" if data.binarized else data.eval_split
     reference_features = cached_features(backbone, reference_images, data.name, split)
     reference_stats = feature_statistics(reference_features)
-    samples = sample_batched(model, config.fid_samples, config.batch_size, torch.Generator().manual_seed(config.seed))
-    sample_features = backbone.features(samples.to(device))
-    fid = frechet_distance(feature_statistics(sample_features), reference_stats)
-    rows = [metric_row("fid", fid, split, config.fid_samples, backbone.name)]
+    if train_codes is None:
+        train_codes = batched(model.encode, data.train_fixed, config.batch_size)
+    rows = []
+    for sampler in SAMPLERS:
+        samples = SAMPLER_IMAGES[sampler](model, train_codes, config, log)
+        scored = sampler_rows(samples, reference_images, reference_features, reference_stats, data, backbone, split,
+                              config, x_hat is not None, log)
+        rows += [{**row, "metric": sampler_metric(row["metric"], sampler)} for row in scored]
     if x_hat is not None:
         fid_recon = frechet_distance(feature_statistics(backbone.features(x_hat[reference.cpu()].to(device))),
                                      reference_stats)
         rows.append(metric_row("fid_recon", fid_recon, split, len(reference), backbone.name))
-    rows += fidelity_rows(sample_features, reference_features, split, config, backbone.name, log)
     if backbone.accuracy is not None:
         rows.append(metric_row("fid_backbone_acc", backbone.accuracy, data.eval_split, len(data.test_x), backbone.name))
-    if x_hat is None:
-        return rows
-    return rows + copying_rows(samples, sample_features, reference_images, reference_features, data, backbone,
-                               split, config, log)
+    return rows
+
+
+def prior_images(model: AutoEncoder, train_codes: torch.Tensor, config: EvalConfig, log=print) -> torch.Tensor:
+    """fid_samples images of the model's own sampler (its prior through its decoder), seeded."""
+    return sample_batched(model, config.fid_samples, config.batch_size, torch.Generator().manual_seed(config.seed))
+
+
+def mixture_images(model: AutoEncoder, train_codes: torch.Tensor, config: EvalConfig, log=print) -> torch.Tensor | None:
+    """fid_samples images decoded from draws of a Gaussian mixture fitted on the training codes (the
+    fit and the draws seeded); None, with the reason logged, where no mixture can be fitted."""
+    try:
+        mixture = fit_code_mixture(train_codes.numpy(), config.seed)
+    except MixtureFitError as e:
+        log(f"gmm sampler: no Gaussian mixture fitted on the training codes, its rows are NaN: {e}")
+        return None
+    if not mixture.converged:
+        log("gmm sampler: the mixture's EM did not converge within scikit-learn's iterations; its draws are scored")
+    codes = torch.from_numpy(mixture.sample(config.fid_samples, config.seed))
+    return batched(model.decode, codes.to(model.device), config.batch_size)
+
+
+SAMPLER_IMAGES = {"prior": prior_images, "gmm": mixture_images}  # one per benchmark.metrics.samplers.SAMPLERS
+
+
+def sampler_rows(samples: torch.Tensor | None, reference_images, reference_features, reference_stats,
+                 data: DataSplits, backbone, split: str, config: EvalConfig, copying: bool, log=print) -> list[dict]:
+    """fid, kid to coverage and (with `copying`) the data-copying rows of one sampler's samples, under
+    their base names; NaN rows where the sampler gave no samples."""
+    if samples is None:
+        names = SAMPLE_METRICS + (COPYING_METRICS if copying else [])
+        return [metric_row(name, float("nan"), split, config.fid_samples, "" if name == "nn_train_ratio" else
+                           backbone.name) for name in names]
+    sample_features = backbone.features(samples.to(data.test_x.device))
+    fid = frechet_distance(feature_statistics(sample_features), reference_stats)
+    rows = [metric_row("fid", fid, split, len(samples), backbone.name)]
+    rows += fidelity_rows(sample_features, reference_features, split, config, backbone.name, log)
+    if copying:
+        rows += copying_rows(samples, sample_features, reference_images, reference_features, data, backbone,
+                             split, config, log)
+    return rows
 
 
 def fidelity_rows(sample_features, reference_features, split: str, config: EvalConfig, backbone: str,

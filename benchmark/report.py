@@ -19,6 +19,7 @@ import pandas as pd
 
 from benchmark.atomic import write_atomic
 from benchmark.experiment import Results, experiment_note, load_results
+from benchmark.intervals import INTERVAL_COLUMNS, add_intervals, interval_reasons
 from benchmark.render import TERMINAL_LEGEND, latex_table, markdown_table, md_escape, plain_table
 from benchmark.results import rescored
 from benchmark.stats import FriedmanResult, cd_groups
@@ -30,7 +31,11 @@ SUMMARY_COLUMNS = ["model", "dataset", "metric", "split", "n", "backbone", "mean
 
 
 def tidy_summary(summary: pd.DataFrame) -> pd.DataFrame:
-    return summary[SUMMARY_COLUMNS]
+    """summary.csv's columns: the per-image intervals beside the seed std where the experiment has them
+    (benchmark/intervals.py); without a per_image/ folder, exactly protocol v1's columns."""
+    intervals = [c for c in INTERVAL_COLUMNS if c in summary]
+    at = SUMMARY_COLUMNS.index("std") + 1
+    return summary[SUMMARY_COLUMNS[:at] + intervals + SUMMARY_COLUMNS[at:]]
 
 
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/[^\s,;:()'\"\[\]{}<>|`]+")
@@ -102,7 +107,7 @@ def write_report(folder: str | Path, data_root=None, figures: bool = True) -> Re
     results = load_results(folder)
     folder = results.folder
     comparisons, marks = significance(results.values)
-    summary = add_marks(summarize(results.values), marks)
+    summary = add_intervals(add_marks(summarize(results.values), marks), results)
     tables = build_tables(results, summary)
     friedman = friedman_over_columns(summary)
     drawn, figure_notes = _draw(results, friedman, data_root) if figures else (Drawn(), [])
@@ -113,7 +118,8 @@ def write_report(folder: str | Path, data_root=None, figures: bool = True) -> Re
     latex = "% Tables of " + folder.name + ": needs \\usepackage{booktabs} and \\usepackage{graphicx}.\n"
     write_atomic(folder / "tables.tex", (latex + "\n\n".join(latex_table(t) for t in tables) + "\n").encode())
     portable_notes = [portable(note, folder) for note in notes]
-    write_atomic(folder / "report.md", _markdown(results, tables, friedman, drawn, portable_notes).encode())
+    markdown = _markdown(results, tables, friedman, drawn, portable_notes, interval_reasons(summary))
+    write_atomic(folder / "report.md", markdown.encode())
 
     terminal = "\n\n".join(f"{t.dataset} ({TERMINAL_LEGEND})\n{plain_table(t)}"
                            + (f"\n{under_trained_note(t)}" if under_trained_note(t) else "") for t in tables)
@@ -256,11 +262,11 @@ def _appendix(tables: list[Table]) -> list[str]:
 
 
 def _markdown(results: Results, tables: list[Table], friedman: FriedmanResult | str, drawn: Drawn,
-              notes: list[str]) -> str:
+              notes: list[str], intervals: str = "") -> str:
     lines = _intro(results) + ["## Headline", ""]
     for table in tables:
         lines += _headline_section(table)
-    lines += ["## How significance is decided", "", METHOD, ""]
+    lines += ["## How significance is decided", "", METHOD, ""] + _paragraph(intervals)
     lines += _friedman_section(friedman, drawn.cd_link)
     lines += _figures_section(tables, drawn.links) + _appendix(tables)
     lines += _failed_section(results.failed, results.folder)

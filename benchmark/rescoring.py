@@ -6,6 +6,8 @@ checkpoint and only evaluates, under this command's evaluation settings: the way
 evaluation (the Inception backbone, with `--scope generation`) to a finished study without retraining
 it. The rescoring run has an id of its own (the source's id is part of its identity), records the
 source in runs.csv's weights_from column and carries over its training fields, with no training time.
+With --scope generation it writes the sample scores of both samplers (benchmark.metrics.samplers): the
+loaded model's prior and the Gaussian mixture fitted on its training codes, encoded from those weights.
 """
 from __future__ import annotations
 

@@ -3,13 +3,21 @@
 Every write goes to a temporary file that replaces the real one in a single rename, so a process
 killed at any moment leaves each file either as it was or as it should be. runs.csv is written
 last: a run counts as done only once its row is there, and a rerun replaces any partial leftovers.
+
+per_image/<run_id>.npz (numpy's savez_compressed) holds the per-image metrics' values of a run, image
+by image in the order of the scored split: one 1-D float array per metric, named as in metrics.csv,
+of that row's length n and with that row's value as its mean (benchmark.evaluation.Scores). A bootstrap
+over test images pairs two runs on the same split image by image through it.
 """
 from __future__ import annotations
 
+import io
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from benchmark.atomic import write_atomic
@@ -59,8 +67,26 @@ def read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
     return frame
 
 
+def per_image_bytes(values: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{name: np.asarray(array, dtype=np.float64) for name, array in values.items()})
+    return buffer.getvalue()
+
+
+def read_per_image(path: Path) -> dict[str, np.ndarray] | None:
+    """The arrays of a per_image file, or None where there is none; UserError if it is not readable."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {name: stored[name] for name in stored.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise UserError(f"{path} is not a readable per-image file ({type(e).__name__}: {e}); "
+                        "rerun its run to write it again") from None
+
+
 class ResultsStore:
-    """metrics.csv, runs.csv, history/, checkpoints/, samples/ of one experiment folder."""
+    """metrics.csv, runs.csv, history/, checkpoints/, samples/, per_image/ of one experiment folder."""
 
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
@@ -88,9 +114,24 @@ class ResultsStore:
         runs = self.runs()
         return dict(zip(runs["run_id"], runs["status"]))
 
-    def record(self, run: dict, metrics: list[dict], history: list[dict], checkpoint: bytes | None, samples: bytes | None):
-        """Store one finished (or failed) run; any earlier rows of the same run_id are replaced."""
+    def per_image(self, run_id: str) -> dict[str, np.ndarray] | None:
+        """{metric: one value per scored image} of a run, or None where it has none (failed, generation
+        scope, or written before per-image values existed)."""
+        return read_per_image(self._per_image_path(run_id))
+
+    def _per_image_path(self, run_id: str) -> Path:
+        return self.folder / "per_image" / f"{run_id}.npz"
+
+    def record(self, run: dict, metrics: list[dict], history: list[dict], checkpoint: bytes | None, samples: bytes | None,
+               per_image: dict[str, np.ndarray] | None = None):
+        """Store one finished (or failed) run; any earlier rows and per-image values of the same run_id are
+        replaced (a run recorded without per-image values leaves none behind)."""
         run_id = run["run_id"]
+        if per_image:
+            self._per_image_path(run_id).parent.mkdir(exist_ok=True)
+            write_atomic(self._per_image_path(run_id), per_image_bytes(per_image))
+        else:
+            self._per_image_path(run_id).unlink(missing_ok=True)
         if history:
             write_atomic(self.folder / "history" / f"{run_id}.csv", csv_bytes(pd.DataFrame(history)))
         if checkpoint is not None:  # bytes in benchmark.checkpoints' format

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.results import METRIC_COLUMNS, RUN_COLUMNS, ResultsStore, read_csv, require_runs_file
+from benchmark.results import METRIC_COLUMNS, RUN_COLUMNS, ResultsStore, read_csv, read_per_image, require_runs_file
 
 NEEDED = ["run_id", "status"]
 
@@ -51,6 +51,7 @@ def copy_finished_runs(run_ids: list[str], sources: list[Path], store: ResultsSt
             store.record(run, metrics[metrics["run_id"] == run_id].to_dict("records"),
                          _history(source / "history" / f"{run_id}.csv"),
                          _optional_bytes(source / "checkpoints" / f"{run_id}.pt"),
-                         _optional_bytes(source / "samples" / f"{run_id}.png"))
+                         _optional_bytes(source / "samples" / f"{run_id}.png"),
+                         read_per_image(source / "per_image" / f"{run_id}.npz"))
             copied.append(run_id)
     return copied

@@ -17,6 +17,7 @@ from pathlib import Path
 from benchmark.atomic import write_atomic
 from benchmark.cell import CellResult, RunSpec, cached_dataset
 from benchmark.data import get_spec
+from benchmark.evaluation import check_fid_sizes
 from benchmark.errors import UserError
 from benchmark.executors import SerialExecutor
 from benchmark.options import eval_settings
@@ -78,11 +79,13 @@ def save_resolved_config(folder, config: dict, specs: list[RunSpec]) -> None:
 
 
 def preflight(specs: list[RunSpec], data_root, device: str) -> None:
-    """Load every dataset of the grid and check each model's settings against it, so that missing
-    data or an impossible setting (more pseudo-inputs than images) fails before anything is written."""
+    """Load every dataset of the grid and check each model's settings and the FID sample sizes against it,
+    so that missing data or an impossible setting (more pseudo-inputs than images, an Inception FID on
+    too few images) fails before anything is written."""
     for spec in specs:
         data = cached_dataset(spec.dataset, spec.binarize, data_root, device)
         get_model_class(spec.model).Config.from_overrides(spec.hparams, spec.model).check_data(len(data.train_x))
+        check_fid_sizes(spec.eval, data.scored_on(spec.split))  # Inception's sample sizes, on this split
 
 
 def pending(specs: list[RunSpec], store: ResultsStore, retry_failed: bool, outcome: GridOutcome) -> list[RunSpec]:
@@ -123,7 +126,7 @@ def run_grid(specs: list[RunSpec], store: ResultsStore, device: str = "cpu", dat
                 outcome.lost.append(spec.run_id)
                 tracker.finished(spec.run_id, "lost", lost_reason)
                 continue
-            store.record(cell.run, cell.metrics, cell.history, cell.checkpoint, cell.samples)
+            store.record(cell.run, cell.metrics, cell.history, cell.checkpoint, cell.samples, cell.per_image)
             if cell.run["status"] == "ok":
                 outcome.done.append(spec.run_id)
             else:

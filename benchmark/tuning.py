@@ -1,20 +1,28 @@
 """`aebench tune`: each model's own hyperparameters chosen on the validation split, on equal budgets.
 
-What is searched. Every model declares, in its own file, `search_space`: candidate values for each of
-its own hyperparameters (models/contract.py). The space is the grid of their combinations, less the
-points the training set cannot support (the config's check_data: a K above the number of training
-images is dropped, and the output says how many). Every model gets the same budget, --budget B
-trials: the grid in a fixed pseudo-random order (seeded by TUNING_SEED and the model's name, so a rerun
-draws the same trials) cut after B points, or the whole grid when it has no more than B points (then
-that model has fewer trials, and the output and tuning.csv say so). The order being fixed, a larger
-budget keeps the trials of a smaller one and adds to them.
+What is searched. Every model declares, in its own file, `search_space`: a range (FloatRange, IntRange,
+log scale where natural) or a Choice for each of its own hyperparameters (models/contract.py); each
+space holds its authors' published setting. What this tuning searches (benchmark.search_space) is that
+space, as widened by an earlier tune of the same study or by `--widen MODEL.NAME=LOW:HIGH`, with an
+integer range's upper bound lowered to what the training set supports (check_data: K <= training images).
+beta-VAE's space is its RAW beta, 1.5..20 (log), stored as beta_norm = beta * latent_dim / pixels, so
+every trial has beta > 1 whatever the image and latent sizes.
+
+How it is searched. Optuna's TPE (benchmark.tuning_search), one study per model, ask and tell, kept in
+a journal file in the tuning folder. Every model gets the same budget, --budget B trials (default 12),
+each drawn over its whole space; the draws are seeded by TUNING_SEED, the model, the dataset and the
+trial's number, so a rerun draws the same trials, another dataset draws others, and --jobs changes
+nothing: each model's study proceeds one trial at a time, and the models' trials of a round run in
+parallel. A killed tune resumes: a trial asked but not told is completed first, and its recorded runs
+are never retrained. A larger budget keeps the trials of a smaller one and adds to them.
 
 How a trial is scored. A trial is an ordinary run, one RunSpec per seed, trained like any other (early
 stopping on the validation loss) and scored by the one protocol, benchmark.evaluation, on the
 VALIDATION split: the evaluation is given DataSplits.scored_on("val"), whose test fields hold the
 validation images, so every metric row says split "val" and the FID reference is validation images;
 the split is part of the config hash, so a trial never shares a run_id with a test run. Nothing of the
-test split is read while choosing.
+test split is read while choosing. Optuna is told the criterion's metrics (mean over seeds): the three
+of mean-rank as a multi-objective study, or the one --select-by metric.
 
 How the winner is chosen (--select-by). The default, "mean-rank": within one model's trials, each of
 recon_sse, knn5_acc and fid ranks the trials (1 = best in the metric's direction, from
@@ -22,24 +30,24 @@ benchmark.metrics.directions; ties share their mean rank; a NaN ranks last), and
 is the mean of its three ranks, lowest wins. These are the three things the benchmark scores
 (reconstruction, representation, generation), so no single one of them decides, and ranks make an
 SSE, an accuracy and an FID commensurable without inventing weights between them. `--select-by
-METRIC` chooses on one metric instead, any directed metric the evaluation writes. With several
-seeds a trial's metric is its mean over them. A tie goes to the earlier trial; a trial with a failed
-run is not a candidate.
+METRIC` chooses on one metric instead, any directed metric the evaluation writes. A tie goes to the
+earlier trial; a trial with a failed run is not a candidate. A selected value within 10% of a bound of
+its range (in the range's scale) is "on the edge": tuning.csv's on_edge names it, the summary says to
+widen the space, and `tune --widen ... --budget B+N` adds trials to the same study over the wider space.
 
 Files, in results/<experiment> (default tune-<profile>): what `run` writes (runs.csv, metrics.csv,
-history, checkpoints, samples, config.json), so a killed tune resumes where it stopped and a finished
-one reruns as a no-op; tuning.csv, one row per trial (TUNING_COLUMNS, plus val_<metric> for each
-metric the criterion uses); tuned.toml, a study file of the selected values that `run --config`
-retrains and scores on test, written once every trial is recorded.
+history, checkpoints, samples, config.json), so a finished tune reruns as a no-op; tuning-journal.log,
+the Optuna studies; tuning.csv, one row per trial (TUNING_COLUMNS, plus val_<metric> for recon_sse,
+knn5_acc, fid and the criterion); figures/tradeoff-<model>.png, every trial's validation reconstruction
+against its FID, the selected trial marked (benchmark.tuning_figures); tuned.toml, a study file of the
+selected values that `run --config` retrains and scores on test, written once every trial is recorded.
 """
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import math
-import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -54,15 +62,17 @@ from benchmark.profiles import Profile, get_profile, model_settings
 from benchmark.registry import MODELS, get_model_class
 from benchmark.results import ResultsStore, csv_bytes
 from benchmark.runner import GridOutcome, plan, preflight, run_grid, save_resolved_config
+from benchmark.search_space import ModelSpace, model_space, parse_widen
+from benchmark.tuning_figures import tradeoff_figures
+from benchmark.tuning_search import ask, asked, draw_seed, earlier_bounds, open_study, study_name, tell, unfinished
 from benchmark.writer_lock import writing
-from models.contract import HyperparameterError
 
-TUNING_SEED = 12  # with the model's name, seeds the order in which its grid is tried
+DEFAULT_BUDGET = 12
 VAL = "val"
 MEAN_RANK = "mean-rank"
 RANKED_METRICS = ("recon_sse", "knn5_acc", "fid")  # reconstruction, representation, generation
 TUNING_COLUMNS = ["model", "dataset", "trial", "hparams", "status", "criterion", "criterion_value", "selected",
-                  "trials", "budget", "space", "seeds", "run_ids"]
+                  "on_edge", "draw", "trials", "budget", "space", "seeds", "run_ids"]
 # Options copied into tuned.toml when set: what decides a run's numbers besides the grid.
 CARRIED_OPTIONS = ["epochs", "data_root", "out"] + [o.key for o in RUN_OPTIONS if o.target == "eval"]
 
@@ -70,19 +80,14 @@ CARRIED_OPTIONS = ["epochs", "data_root", "out"] + [o.key for o in RUN_OPTIONS i
 @dataclass(frozen=True)
 class Trial:
     model: str
-    number: int  # 1, 2, ... in draw order
-    values: dict  # the searched hyperparameters, typed
+    number: int  # 1, 2, ... in the order asked
+    draw: dict  # what the optimiser drew, in the space's units
+    values: dict  # the searched hyperparameters it sets, typed
     specs: tuple[RunSpec, ...]  # one per seed, scored on the validation split
 
     @property
     def run_ids(self) -> list[str]:
         return [spec.run_id for spec in self.specs]
-
-
-@dataclass(frozen=True)
-class Space:
-    points: int  # configurations the training set supports (what is drawn from)
-    dropped: int  # configurations of the declared grid it cannot support
 
 
 @dataclass
@@ -92,8 +97,11 @@ class Tuning:
     n_train: int
     budget: int
     criterion: str  # MEAN_RANK or a metric name
-    trials: list[Trial]
-    spaces: dict[str, Space]
+    spaces: dict[str, ModelSpace]
+    studies: dict[str, str]  # model -> its Optuna study's name
+    shown: tuple[str, ...]  # the validation metrics tuning.csv shows
+    widen: tuple[str, ...] = ()  # the --widen arguments, as given
+    trials: list[Trial] = field(default_factory=list)  # asked so far (run_tuning fills it)
 
     @property
     def folder(self) -> Path:
@@ -105,6 +113,7 @@ class Tuning:
 
     @property
     def metrics(self) -> tuple[str, ...]:
+        """The criterion's metrics: what the optimiser is told."""
         return RANKED_METRICS if self.criterion == MEAN_RANK else (self.criterion,)
 
     def trials_of(self, model: str) -> list[Trial]:
@@ -118,6 +127,7 @@ class TuningOutcome:
     table: pd.DataFrame
     selected: dict[str, Trial]
     wrote_study: bool
+    figures: list[Path]
 
     @property
     def ok(self) -> bool:
@@ -127,27 +137,29 @@ class TuningOutcome:
 # --------------------------------------------------------------------------- the plan
 
 
-def plan_tuning(config: dict, budget: int, select_by: str) -> Tuning:
-    """Every trial of every model, checked (names, budget, criterion, data) before anything is written.
-    config: the resolved run options (benchmark.study.resolve); experiment defaults to tune-PROFILE."""
+def plan_tuning(config: dict, budget: int, select_by: str, widen: tuple[str, ...] = ()) -> Tuning:
+    """Every model's search space and study, checked (names, budget, criterion, data, --widen) before
+    anything is written. config: the resolved run options (benchmark.study.resolve); experiment
+    defaults to tune-PROFILE."""
     if budget < 1:
         raise UserError(f"--budget {budget}: expected an integer >= 1 (trials per model)")
     profile = get_profile(config["profile"])
     config = config | {"experiment": config.get("experiment") or f"tune-{profile.name}"}
-    criterion = check_criterion(select_by, dataclasses.replace(profile.eval, **eval_settings(config)))
+    evaluation = dataclasses.replace(profile.eval, **eval_settings(config))
+    criterion = check_criterion(select_by, evaluation)
     models = {model: tunable_class(model) for model in config.get("models", list(MODELS))}
     dataset = only_dataset(config.get("datasets", [profile.dataset]))
-    n_train = len(cached_dataset(dataset, profile.binarize, config.get("data_root"), "cpu").train_x)
-    tuning = Tuning(config, dataset, n_train, budget, criterion, [], {})
+    train_x = cached_dataset(dataset, profile.binarize, config.get("data_root"), "cpu").train_x
+    widened = parse_widen(widen, list(models))
+    available = scored_metrics(evaluation)
+    shown = tuple(dict.fromkeys([m for m in RANKED_METRICS if m in available] + [criterion] * (criterion != MEAN_RANK)))
+    tuning = Tuning(config, dataset, len(train_x), budget, criterion, {}, {}, shown, tuple(widen))
     for model, cls in models.items():
-        grid = search_grid(cls)
-        points = [point for point in grid if supported(model, cls, profile, point, n_train)]
-        if not points:
-            raise UserError(f"no configuration of {model}'s search space fits the {n_train} training images "
-                            f"of {dataset}")
-        tuning.spaces[model] = Space(len(points), len(grid) - len(points))
-        tuning.trials += [make_trial(tuning, profile, model, number, values)
-                          for number, values in enumerate(draw(model, points, budget), 1)]
+        name = study_name(model, study_setup(tuning, profile, model))
+        base = model_settings(profile, cls)
+        tuning.studies[model] = name
+        tuning.spaces[model] = model_space(model, cls, base, len(train_x), tuple(train_x.shape[1:]),
+                                           earlier_bounds(tuning.folder, name), widened.get(model))
     return tuning
 
 
@@ -185,86 +197,146 @@ def scored_metrics(evaluation: EvalConfig) -> list[str]:
     return [name for name in metric_names(evaluation) if direction(name)]
 
 
-def search_grid(cls) -> list[dict]:
-    """Every combination of the model's candidate values, in declaration order."""
-    fields = list(cls.search_space)
-    return [dict(zip(fields, values)) for values in itertools.product(*cls.search_space.values())]
-
-
-def supported(model: str, cls, profile: Profile, point: dict, n_train: int) -> bool:
-    """Whether the training set can support this point (a declared value that is invalid is a bug: raised)."""
-    config = cls.Config.from_overrides(model_settings(profile, cls) | point, model)
-    try:
-        config.check_data(n_train)
-    except HyperparameterError:
-        return False
-    return True
-
-
-def draw(model: str, points: list[dict], budget: int) -> list[dict]:
-    """The first `budget` points in the model's fixed order (all of them when there are fewer)."""
-    order = list(points)
-    random.Random(f"{TUNING_SEED}/{model}").shuffle(order)  # str seeds hash the same in every process
-    return order[:budget]
-
-
-def make_trial(tuning: Tuning, profile: Profile, model: str, number: int, values: dict) -> Trial:
+def study_setup(tuning: Tuning, profile: Profile, model: str) -> dict:
+    """What the model's trials share (everything a run id hashes but the searched values and the seed),
+    with the seeds and the objectives: a study learns only from results of the same setup."""
     config = tuning.config
+    base = plan(profile, [model], [tuning.dataset], [0], config.get("epochs"), None, eval_settings(config))[0]
+    identity = dataclasses.replace(base, split=VAL).identity()
+    searched = {field for field in get_model_class(model).search_space}
+    identity["hparams"] = {k: v for k, v in identity.pop("hparams").items() if k not in searched}
+    del identity["seed"]
+    return identity | {"seeds": config["seeds"], "objectives": list(tuning.metrics)}
+
+
+def make_trial(tuning: Tuning, profile: Profile, model: str, number: int, draw: dict) -> Trial:
+    config = tuning.config
+    values = tuning.spaces[model].field_values(draw)
     specs = plan(profile, [model], [tuning.dataset], config["seeds"], config.get("epochs"), {model: values},
                  eval_settings(config))
-    return Trial(model, number, values, tuple(dataclasses.replace(spec, split=VAL) for spec in specs))
+    return Trial(model, number, draw, values, tuple(dataclasses.replace(spec, split=VAL) for spec in specs))
 
 
 # --------------------------------------------------------------------------- running and choosing
 
 
 def run_tuning(tuning: Tuning, device: str, executor=None, progress: bool = True) -> TuningOutcome:
-    """Run the trials not yet recorded, then write tuning.csv and (all trials recorded) tuned.toml."""
-    data_root = tuning.config.get("data_root")
-    preflight(tuning.specs, data_root, device)
-    store = ResultsStore(tuning.folder)
+    """Complete the trials asked earlier, then ask each model's next trial, round after round, until every
+    model has its budget; then write tuning.csv, the trade-off figures and (all recorded) tuned.toml."""
+    profile = get_profile(tuning.config["profile"])
+    store, grid = ResultsStore(tuning.folder), GridOutcome()
     with writing(tuning.folder, "tune"):
-        save_resolved_config(tuning.folder, tuning.config | {"budget": tuning.budget, "select_by": tuning.criterion},
-                             tuning.specs)
-        grid = run_grid(tuning.specs, store, device, data_root, progress=progress, executor=executor)
+        studies = {model: open_study(tuning.folder, name, objective_directions(tuning))
+                   for model, name in tuning.studies.items()}
+        tuning.trials = [make_trial(tuning, profile, model, t.number + 1, t.params)
+                         for model, study in studies.items() for t in asked(study)[:tuning.budget]]
+        batch = list(tuning.trials)  # first the trials asked by an earlier tune (recorded ones are skipped)
+        while True:
+            if batch:
+                outcome = run_trials(tuning, batch, store, device, executor, progress)
+                for name in ("done", "failed", "skipped", "skipped_failed", "lost"):
+                    getattr(grid, name).extend(getattr(outcome, name))
+                tell_results(tuning, studies, batch, store)
+                if outcome.lost:  # a worker died: the next command completes those trials
+                    break
+            batch = [next_trial(tuning, profile, model, study) for model, study in studies.items()
+                     if len(tuning.trials_of(model)) < tuning.budget]
+            if not batch:
+                break
+            tuning.trials += batch
         table = tuning_table(tuning, store.runs(), store.metrics())
         selected = {row.model: tuning.trials_of(row.model)[row.trial - 1]
                     for row in table[table["selected"]].itertuples()}
         write_atomic(tuning.folder / "tuning.csv", csv_bytes(table))
+        figures = tradeoff_figures(table, tuning.folder, describe_criterion(tuning.criterion))
         study = tuning.folder / "tuned.toml"
         complete = bool(selected) and not (table["status"] == "missing").any()
         if complete:
             write_atomic(study, tuned_study(tuning, selected, table).encode())
         else:
             study.unlink(missing_ok=True)  # an older one would not describe these trials
-    return TuningOutcome(tuning, grid, table, selected, complete)
+    return TuningOutcome(tuning, grid, table, selected, complete, figures)
+
+
+def run_trials(tuning: Tuning, batch: list[Trial], store: ResultsStore, device: str, executor,
+               progress: bool) -> GridOutcome:
+    """The runs of a round of trials (those recorded are skipped), with config.json naming every trial so far."""
+    save_resolved_config(tuning.folder, tuning.config | {"budget": tuning.budget, "select_by": tuning.criterion,
+                                                         "widen": list(tuning.widen)}, tuning.specs)
+    specs = [spec for trial in batch for spec in trial.specs]
+    preflight(specs, tuning.config.get("data_root"), device)
+    return run_grid(specs, store, device, tuning.config.get("data_root"), progress=progress, executor=executor)
+
+
+def objective_directions(tuning: Tuning) -> list[str]:
+    return ["maximize" if direction(metric) == HIGHER else "minimize" for metric in tuning.metrics]
+
+
+def next_trial(tuning: Tuning, profile: Profile, model: str, study) -> Trial:
+    number = len(tuning.trials_of(model)) + 1
+    index, draw = ask(study, tuning.spaces[model], draw_seed(model, tuning.dataset, number))
+    assert index + 1 == number, f"{model}: study trial {index} is not the tuning's trial {number}"
+    return make_trial(tuning, profile, model, number, draw)
+
+
+def tell_results(tuning: Tuning, studies: dict, batch: list[Trial], store: ResultsStore) -> None:
+    """Tell each model's study the results of its trials that it has not been told (a trial with a run
+    not recorded, its worker lost, stays untold: the next command completes it)."""
+    status = dict(zip(store.runs()["run_id"], store.runs()["status"]))
+    scored = validation_rows(store.metrics())
+    for trial in batch:
+        study = studies[trial.model]
+        frozen = asked(study)[trial.number - 1]
+        state = trial_status(trial, status)
+        if not unfinished(frozen) or state == "missing":
+            continue
+        means = scored[scored["run_id"].isin(trial.run_ids)].groupby("metric")["value"].mean()
+        values = [float(means.get(metric, math.nan)) for metric in tuning.metrics]
+        tell(study, frozen.number, values if state == "ok" and all(map(math.isfinite, values)) else None)
+
+
+def validation_rows(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The metric rows a trial is judged by: the validation split's. Its generation is judged by the model's
+    own prior ("fid"; the Gaussian mixture's rows carry a suffix, "fid_gmm", and are not criteria)."""
+    return metrics[metrics["split"] == VAL]
+
+
+def trial_status(trial: Trial, status: dict[str, str]) -> str:
+    states = {status.get(run_id, "missing") for run_id in trial.run_ids}
+    return "missing" if "missing" in states else "failed" if states != {"ok"} else "ok"
 
 
 def tuning_table(tuning: Tuning, runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
-    """One row per trial: its values, status, validation metrics, criterion and whether it is selected."""
+    """One row per trial: its values, status, validation metrics, criterion, whether it is selected and,
+    when it is, which of its values are on the edge of the space."""
     status = dict(zip(runs["run_id"], runs["status"]))
-    scored = metrics[metrics["split"] == VAL]
-    table = pd.DataFrame([trial_row(tuning, trial, status, scored) for trial in tuning.trials])
+    scored = validation_rows(metrics)
+    order = list(tuning.spaces)
+    trials = sorted(tuning.trials, key=lambda trial: (order.index(trial.model), trial.number))
+    table = pd.DataFrame([trial_row(tuning, trial, status, scored) for trial in trials])
     table["criterion"] = tuning.criterion
     table["criterion_value"] = pd.concat([criterion_values(tuning, group) for _, group in table.groupby("model")])
     table["selected"] = False
+    table["on_edge"] = ""
     better = LOWER if tuning.criterion == MEAN_RANK else direction(tuning.criterion)
-    for _, values in table.groupby("model")["criterion_value"]:
+    for model, values in table.groupby("model")["criterion_value"]:
         if values.notna().any():
-            table.loc[values.idxmin() if better == LOWER else values.idxmax(), "selected"] = True
-    columns = TUNING_COLUMNS[:5] + [f"val_{m}" for m in tuning.metrics] + TUNING_COLUMNS[5:]
+            best = values.idxmin() if better == LOWER else values.idxmax()
+            table.loc[best, "selected"] = True
+            draw = tuning.trials_of(model)[table.at[best, "trial"] - 1].draw
+            table.loc[best, "on_edge"] = "; ".join(tuning.spaces[model].on_edge(draw))
+    columns = TUNING_COLUMNS[:5] + [f"val_{m}" for m in tuning.shown] + TUNING_COLUMNS[5:]
     return table[columns]
 
 
 def trial_row(tuning: Tuning, trial: Trial, status: dict[str, str], scored: pd.DataFrame) -> dict:
-    states = {status.get(run_id, "missing") for run_id in trial.run_ids}
-    state = "missing" if "missing" in states else "failed" if states != {"ok"} else "ok"
+    state = trial_status(trial, status)
     means = scored[scored["run_id"].isin(trial.run_ids)].groupby("metric")["value"].mean()
     return {"model": trial.model, "dataset": tuning.dataset, "trial": trial.number,
             "hparams": json.dumps(trial.values), "status": state,
-            **{f"val_{m}": means.get(m, math.nan) if state == "ok" else math.nan for m in tuning.metrics},
-            "trials": len(tuning.trials_of(trial.model)), "budget": tuning.budget,
-            "space": tuning.spaces[trial.model].points, "seeds": json.dumps(tuning.config["seeds"]),
+            **{f"val_{m}": means.get(m, math.nan) if state == "ok" else math.nan for m in tuning.shown},
+            "draw": json.dumps(trial.draw), "trials": len(tuning.trials_of(trial.model)), "budget": tuning.budget,
+            "space": tuning.spaces[trial.model].describe(), "seeds": json.dumps(tuning.config["seeds"]),
             "run_ids": ";".join(trial.run_ids)}
 
 
@@ -308,6 +380,7 @@ def study_header(tuning: Tuning, table: pd.DataFrame) -> list[str]:
             f"tuning experiment: {tuning.folder} (trials in tuning.csv)",
             f"dataset: {tuning.dataset}; profile: {config['profile']}; seeds: {config['seeds']}",
             f"budget: {tuning.budget} trials per model; " + "; ".join(trial_counts(tuning)),
+            "search spaces (Optuna TPE, seeded by model and dataset):", *space_lines(tuning),
             f"criterion: {describe_criterion(tuning.criterion)}",
             f"retrain and score on test: python cli.py run --config {path} --seeds 0,1,2,3,4"]
 
@@ -319,16 +392,16 @@ def describe_criterion(criterion: str) -> str:
 
 
 def trial_counts(tuning: Tuning) -> list[str]:
-    """Per model: how many trials, out of how many points, and why fewer than the budget."""
+    """Per model: how many trials, and why fewer than the budget."""
     counts = []
-    for model, space in tuning.spaces.items():
-        text = f"{model} {len(tuning.trials_of(model))} of {space.points}"
-        if space.points <= tuning.budget:
-            text += " (its whole grid)"
-        if space.dropped:
-            text += f" ({space.dropped} dropped: the {tuning.n_train} training images cannot support them)"
-        counts.append(text)
+    for model in tuning.spaces:
+        asked_here = len(tuning.trials_of(model))
+        counts.append(f"{model} {asked_here}" + (f" (of {tuning.budget}: run again)" if asked_here < tuning.budget else ""))
     return counts
+
+
+def space_lines(tuning: Tuning) -> list[str]:
+    return [f"  {model}: {space.describe()}" for model, space in tuning.spaces.items()]
 
 
 def summary_lines(outcome: TuningOutcome) -> list[str]:
@@ -340,8 +413,12 @@ def summary_lines(outcome: TuningOutcome) -> list[str]:
         lines = [f"Trial runs: {len(grid.done)} done, {len(grid.failed)} failed, {len(grid.lost)} lost, "
                  f"{len(grid.skipped)} recorded earlier; results in {tuning.folder}"]
     lines += [f"Budget {tuning.budget} trials per model: " + "; ".join(trial_counts(tuning)) + "."]
+    lines += ["Search spaces:", *space_lines(tuning)]
     lines += [f"Criterion on the validation split: {describe_criterion(tuning.criterion)}."]
     lines += [choice_line(model, outcome) for model in tuning.spaces]
+    if outcome.figures:
+        lines.append(f"Trade-off figures (validation reconstruction against FID, every trial): "
+                     f"{', '.join(str(path) for path in outcome.figures)}")
     failed = outcome.table[outcome.table["status"] == "failed"]
     if len(failed):
         lines.append(f"Trials with a failed run: {len(failed)} (status in tuning.csv, reasons in runs.csv); "
@@ -362,8 +439,13 @@ def choice_line(model: str, outcome: TuningOutcome) -> str:
     if trial is None:
         return f"  {model}: no trial succeeded; not in tuned.toml"
     row = outcome.table[(outcome.table["model"] == model) & outcome.table["selected"]].iloc[0]
-    values = ", ".join(f"{k}={v}" for k, v in trial.values.items())
-    return f"  {model}: trial {trial.number} selected, {values} ({outcome.tuning.criterion} {row.criterion_value:.4g})"
+    values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.values.items())
+    line = f"  {model}: trial {trial.number} selected, {values} ({outcome.tuning.criterion} {row.criterion_value:.4g})"
+    if row.on_edge:
+        hints = outcome.tuning.spaces[model].widen_hints(trial.draw)
+        line += (f"; on the edge: {row.on_edge}: widen the space"
+                 + (f" ({', '.join(hints)}) and raise --budget" if hints else " (it cannot be widened beyond the training set)"))
+    return line
 
 
 def toml_value(value) -> str:

@@ -93,7 +93,7 @@ def main() -> None:
     (train_z, test_z), t_encode = timed(lambda: (ev.batched(model.encode, data.train_x, config.batch_size),
                                                  ev.batched(model.encode, data.test_x, config.batch_size)))
     _, t_probes = timed(ev.probe_rows, train_z.numpy(), data.train_y.numpy(), test_z.numpy(), data.test_y.numpy(), config)
-    _, t_denoise = timed(ev.denoising_errors, model.reconstruct, data.test_x, config.denoise_sigmas, config.seed,
+    _, t_denoise = timed(ev.denoising_per_image, model.reconstruct, data.test_x, config.denoise_sigmas, config.seed,
                          config.batch_size)
     _, t_neigh = timed(ev.neighbourhood_rows, data.test_x, test_z, config)
     backbones.forget_loaded_backbones()

@@ -78,19 +78,75 @@ def _convert(value, kind, label: str):
         raise HyperparameterError(f"{label} = {value!r}: expected {_KIND_WORDS.get(kind, kind.__name__)}") from None
 
 
+@dataclass(frozen=True)
+class FloatRange:
+    """Real values in [low, high], drawn uniformly or, with log, uniformly in log scale. `above`: a limit the
+    space keeps even when `tune --widen` widens it (values must stay > above), beyond the Config's own rules."""
+
+    low: float
+    high: float
+    log: bool = False
+    above: float | None = None
+
+    def __post_init__(self):
+        if not self.low < self.high or (self.log and self.low <= 0) or (self.above is not None and self.low <= self.above):
+            raise ValueError(f"{self}: needs low < high, low > 0 on a log scale, low > above")
+
+    def describe(self) -> str:
+        return f"{self.low:g}..{self.high:g}" + (" log" if self.log else "")
+
+
+@dataclass(frozen=True)
+class IntRange(FloatRange):
+    """Integers in [low, high], drawn as FloatRange draws them."""
+
+    low: int
+    high: int
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not (isinstance(self.low, int) and isinstance(self.high, int)):
+            raise ValueError(f"{self}: needs integer bounds")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of a few unordered values (a category: no bound to be near, nothing to widen)."""
+
+    values: tuple
+
+    def describe(self) -> str:
+        return "{" + ", ".join(map(str, self.values)) + "}"
+
+
+@dataclass(frozen=True)
+class Rescaled:
+    """A field searched in another unit: `name` is drawn from `space`, and the field is set to the drawn
+    value times factor(config, image_shape) (beta-VAE: raw beta searched, beta_norm stored)."""
+
+    name: str
+    space: FloatRange
+    factor: typing.Callable[["Hyperparameters", tuple[int, int, int]], float]
+
+    def describe(self) -> str:
+        return f"{self.name} {self.space.describe()}"
+
+
+SearchDimension = FloatRange | IntRange | Choice | Rescaled
+
+
 class AutoEncoder(nn.Module):
     """Base class of every model. Subclasses set `Config` and implement encode, decode, sample, loss."""
 
     Config: ClassVar[type[Hyperparameters]] = Hyperparameters
     # Per-profile hyperparameter overrides that belong to this model (e.g. SWAE's K), by profile name.
     profile_defaults: ClassVar[dict[str, dict]] = {}
-    # What `aebench tune` searches (benchmark/tuning.py), as data: {field: candidate values} over the
-    # model's own hyperparameters, e.g. {"lam": (1.0, 3.0, 10.0)}. The space is the grid of every
-    # combination; the fields not listed keep their defaults (profile's, then the Config's). Values are
-    # listed rather than given as ranges: a log-uniform range is written as log-spaced values. Points the
-    # training set cannot support (Config.check_data, e.g. K > training images) are dropped before the
-    # draw. Empty (the default): the model has nothing to tune, and `tune` refuses it with a UserError.
-    search_space: ClassVar[dict[str, tuple]] = {}
+    # What `aebench tune` searches (benchmark/tuning.py), as data: {field: FloatRange | IntRange | Choice |
+    # Rescaled} over the model's own hyperparameters, e.g. {"lam": FloatRange(0.01, 100.0, log=True)}. The
+    # fields not listed keep their defaults (profile's, then the Config's). A range's upper bound above what
+    # the training set supports (Config.check_data, e.g. K > training images) is lowered to the largest
+    # supported value. Empty (the default): nothing to tune, and `tune` refuses the model with a UserError.
+    search_space: ClassVar[dict[str, "SearchDimension"]] = {}
     # Set by the training loop while a warm-up runs (benchmark.training); a model with a warmed-up
     # term (the KL of the VAE family) multiplies it by this. 1 outside training and after the warm-up.
     warmup_weight: float = 1.0

@@ -292,7 +292,7 @@ def test_tune_fetches_missing_mnist_before_planning(tmp_path, fake_mnist, monkey
     _offline_mnist_from(fake_mnist, monkeypatch)
     root, seen = tmp_path / "empty-root", []
 
-    def plan_tuning(config, budget, select_by):  # planning loads the data: stop there, having looked
+    def plan_tuning(config, budget, select_by, widen):  # planning loads the data: stop there, having looked
         seen.append(data.availability("mnist", root))
         raise UserError("stop here")
 

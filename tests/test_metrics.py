@@ -8,7 +8,8 @@ from sklearn.manifold import trustworthiness
 
 import cli
 from benchmark.errors import UserError
-from benchmark.evaluation import EvalConfig
+from benchmark.evaluation import INCEPTION_MIN_IMAGES, EvalConfig, reference_size
+from benchmark.metrics.backbones import INCEPTION_FILE
 from benchmark.metrics.denoising import denoise_metric_name, denoising_errors
 from benchmark.metrics.local_structure import continuity_score, fixed_subset, neighbourhood_scores, trustworthiness_score
 from benchmark.metrics.probes import knn_accuracy, linear_accuracy
@@ -183,16 +184,59 @@ def test_eval_overrides_reach_the_run_and_its_config_hash():
     base = plan(smoke, ["vae"], ["digits"], [0])[0]
     changed = plan(smoke, ["vae"], ["digits"], [0], eval_overrides={"fid_samples": 50, "fid_backbone": "classifier"})[0]
     assert (changed.eval.fid_samples, changed.eval.fid_backbone) == (50, "classifier")
-    assert base.eval.fid_samples == 500 and changed.config_hash != base.config_hash
+    assert base.eval.fid_samples == 2000 and changed.config_hash != base.config_hash
     # a weights path is where a file is on this machine, not part of what the run is
     with_path = plan(smoke, ["vae"], ["digits"], [0], eval_overrides={"inception_weights": "/some/file.pth"})[0]
     assert with_path.eval.inception_weights == "/some/file.pth" and with_path.config_hash == base.config_hash
 
 
-def test_profiles_keep_the_evaluation_cheap_where_it_should_be():
-    assert (get_profile("smoke").eval.fid_samples, get_profile("quick").eval.fid_samples) == (500, 1000)
-    paper = get_profile("paper").eval
-    assert (paper.fid_samples, paper.fid_reference) == (2000, 5000)
+def test_fid_sample_sizes_of_the_profiles():
+    assert (EvalConfig().fid_samples, EvalConfig().fid_reference) == (10000, 10000)
+    smoke = get_profile("smoke").eval  # cheap: 2000 samples against all 360 test images of digits
+    assert smoke.fid_samples == 2000 and smoke.fid_reference >= 360
+    for name in ("quick", "standard", "paper"):  # 10000 samples against (up to) 10000 test images
+        evaluation = get_profile(name).eval
+        assert (evaluation.fid_samples, evaluation.fid_reference) == (10000, 10000), name
+
+
+@pytest.fixture
+def inception_weights_file(tmp_path, monkeypatch):
+    """A file where Inception's weights are looked for: enough for the size rule, which loads nothing."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    path = tmp_path / "torch" / "hub" / "checkpoints" / INCEPTION_FILE
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"")
+    return path
+
+
+def test_inception_fid_on_fewer_than_5000_samples_is_refused(inception_weights_file):
+    with pytest.raises(UserError, match="fid_samples = 4999: Inception FID .* at least 5000 samples"):
+        EvalConfig(fid_backbone="inception", fid_samples=INCEPTION_MIN_IMAGES - 1)
+    EvalConfig(fid_backbone="inception", fid_samples=INCEPTION_MIN_IMAGES)
+    EvalConfig(fid_backbone="classifier", fid_samples=100)  # the classifier's 64-d features: no such rule
+
+
+def test_inception_reference_is_the_whole_split_when_it_has_fewer_than_5000_images(digits, inception_weights_file):
+    said = []
+    config = EvalConfig(fid_backbone="inception", fid_samples=INCEPTION_MIN_IMAGES)
+    assert reference_size(config, digits, said.append) == 360  # all of digits' test images
+    assert len(said) == 1 and "360 images, fewer than the rule's 5000: the reference is all of them" in said[0]
+    with pytest.raises(UserError, match="fid_reference = 359: Inception FID .* the whole test split of digits"):
+        reference_size(EvalConfig(fid_backbone="inception", fid_samples=5000, fid_reference=359), digits)
+    assert reference_size(EvalConfig(fid_backbone="classifier", fid_reference=100), digits) == 100
+
+
+@pytest.mark.parametrize("sizes,named", [
+    (["--fid-samples", "2000"], "fid_samples = 2000"),
+    (["--fid-samples", "5000", "--fid-reference", "100"], "fid_reference = 100"),
+])
+def test_cli_inception_size_rule_is_one_line_exit_2_before_training(capsys, tmp_path, inception_weights_file,
+                                                                    sizes, named):
+    code = cli.main(["run", "--models", "vae", "--profile", "smoke", "--out", str(tmp_path / "out"),
+                     "--fid-backbone", "inception", *sizes])
+    err = capsys.readouterr().err
+    assert code == 2 and named in err and "Inception FID" in err and "5000" in err and err.count("\n") == 1
+    assert not (tmp_path / "out" / "smoke" / "runs.csv").exists()
 
 
 def test_cli_inception_without_weights_stops_before_training(capsys, tmp_path, monkeypatch):

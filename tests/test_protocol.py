@@ -1,5 +1,6 @@
 """The like-for-like evaluation protocol: probes and FID on identically prepared images, data-copying
 and active units as numbers, and beta-VAE that does not collapse."""
+import dataclasses
 import math
 
 import numpy as np
@@ -10,6 +11,7 @@ import benchmark.evaluation as evaluation
 from benchmark.data import load_dataset
 from benchmark.evaluation import EvalConfig, evaluate
 from benchmark.registry import build_model
+from benchmark.runner import plan
 from benchmark.training import TrainConfig, fit
 from benchmark.profiles import get_profile, model_settings
 from benchmark.registry import get_model_class
@@ -102,3 +104,12 @@ def test_beta_is_normalised_by_pixels_and_latent_size():
     model = build_model("beta-vae", (1, 28, 28), {"latent_dim": 16, "beta_norm": 0.1})
     assert model.kl_weight == pytest.approx(0.1 * 784 / 16)
     assert build_model("beta-vae", (1, 8, 8), {"latent_dim": 8, "beta_norm": 0.1}).kl_weight == pytest.approx(0.8)
+
+
+def test_protocol_4_is_part_of_every_run_id():
+    """Protocol 4 (a GMM sampler's rows, 10000 samples, Inception's size rule) keeps its runs apart from
+    protocol 3's: the version is in the configuration hash, so no protocol-3 run is skipped as done."""
+    spec = plan(get_profile("smoke"), ["vae"], ["digits"], [0])[0]
+    assert EvalConfig().protocol == 4 and spec.identity()["eval"]["protocol"] == 4
+    older = dataclasses.replace(spec, eval=dataclasses.replace(spec.eval, protocol=3))
+    assert older.run_id != spec.run_id and older.run_id.startswith("vae_digits_s0_")

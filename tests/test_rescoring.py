@@ -1,11 +1,13 @@
 """Scoring another experiment's trained weights instead of training (run --weights-from, --scope)."""
 import json
 
+import numpy as np
 import pytest
 
 import cli
 from benchmark.errors import UserError
-from benchmark.evaluation import GENERATION_METRICS, EvalConfig, metric_names
+from benchmark.evaluation import GENERATION_METRICS, EvalConfig, metric_names, per_image_names
+from benchmark.metrics.samplers import SAMPLERS, sampler_metric
 from benchmark.profiles import get_profile
 from benchmark.rescoring import attach_trained_weights
 from benchmark.results import ResultsStore
@@ -50,6 +52,22 @@ def test_rescoring_with_the_same_evaluation_reproduces_every_number(trained, tmp
     assert (run["epochs_run"], run["best_epoch"], run["stopped"]) == (original["epochs_run"], original["best_epoch"],
                                                                       original["stopped"])
     assert (tmp_path / "again" / "checkpoints" / f"{run['run_id']}.pt").is_file()
+    # the per-image values too: the same test images in the same order, so the two runs pair image by image
+    again, first = rescored.per_image(run["run_id"]), store.per_image(original["run_id"])
+    assert sorted(again) == sorted(first)
+    for name in first:
+        np.testing.assert_allclose(again[name], first[name], rtol=1e-6)
+
+
+def test_per_image_values_are_stored_with_the_run_and_average_to_its_metrics(trained):
+    _, store = trained
+    run_id = store.runs()["run_id"].item()
+    rows = store.metrics().set_index("metric")
+    values = store.per_image(run_id)
+    assert sorted(values) == sorted(per_image_names(get_profile("smoke").eval))
+    for name, array in values.items():
+        assert array.ndim == 1 and len(array) == rows.at[name, "n"] == 360
+        assert array.mean() == pytest.approx(rows.at[name, "value"], rel=1e-12)  # as read back from metrics.csv
 
 
 def test_generation_scope_scores_only_the_samples_with_the_full_protocols_values(trained, tmp_path):
@@ -58,12 +76,19 @@ def test_generation_scope_scores_only_the_samples_with_the_full_protocols_values
     got, full = by_metric(rescored.metrics()), by_metric(store.metrics())
     assert {key.split("|")[0] for key in got} == set(GENERATION_METRICS)
     assert_reproduced(got, {key: full[key] for key in got})  # the same samples, the same reference
+    # both samplers: the prior's rows and the mixture's, fitted on training codes encoded in this scope too
+    metrics = rescored.metrics().set_index("metric")
+    samples = get_profile("smoke").eval.fid_samples
+    for sampler in SAMPLERS:
+        assert metrics.at[sampler_metric("fid", sampler), "n"] == metrics.at[sampler_metric("kid", sampler), "n"] == samples
+        assert np.isfinite(metrics.at[sampler_metric("fid", sampler), "value"])
+    assert rescored.per_image(rescored.runs()["run_id"].item()) is None  # no per-image metric in this scope
 
 
 def test_the_default_scope_leaves_run_ids_as_they_were():
     assert "scope" not in EvalConfig().to_dict()  # runs made before scope existed keep their ids
     spec = plan(get_profile("smoke"), ["vae"], ["digits"], [0])[0]
-    assert spec.run_id == "vae_digits_s0_786a89b5"  # its id in results/reference/smoke-digits
+    assert spec.run_id == "vae_digits_s0_0bc28c46"  # its id in results/reference/smoke-digits (protocol 4)
     generation = plan(get_profile("smoke"), ["vae"], ["digits"], [0], eval_overrides={"scope": "generation"})[0]
     assert generation.run_id != spec.run_id
     assert metric_names(generation.eval) == GENERATION_METRICS

@@ -1,5 +1,6 @@
 import os
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -35,6 +36,29 @@ def test_recording_a_run_again_replaces_its_rows_and_keeps_others(tmp_path):
     assert store.recorded() == {"b": "ok", "a": "ok"}
     metrics = store.metrics()
     assert sorted(zip(metrics["run_id"], metrics["value"])) == [("a", 0.9), ("b", 0.5)]
+
+
+def test_per_image_values_are_stored_beside_the_run_and_replaced_with_it(tmp_path):
+    store = ResultsStore(tmp_path)
+    values = {"knn5_acc": np.array([1.0, 0.0, 1.0]), "recon_sse": np.array([2.5, 0.125, 7.0])}
+    store.record(run_row("a"), metric_rows("a", 2 / 3), [], None, None, values)
+    path = tmp_path / "per_image" / "a.npz"
+    with np.load(path) as stored:  # the file format others read: numpy's npz, one array per metric
+        assert sorted(stored.files) == ["knn5_acc", "recon_sse"]
+        np.testing.assert_array_equal(stored["recon_sse"], values["recon_sse"])
+    read = store.per_image("a")
+    assert sorted(read) == sorted(values) and all(np.array_equal(read[k], values[k]) for k in values)
+    assert store.per_image("b") is None  # a run without per-image values, or no such run
+    store.record(run_row("a", "failed"), [], [], None, None)  # a rerun without them leaves none behind
+    assert store.per_image("a") is None and not path.exists()
+
+
+def test_an_unreadable_per_image_file_is_a_clear_error(tmp_path):
+    store = ResultsStore(tmp_path)
+    (tmp_path / "per_image").mkdir()
+    (tmp_path / "per_image" / "a.npz").write_bytes(b"not a zip file")
+    with pytest.raises(UserError, match="a.npz is not a readable per-image file"):
+        store.per_image("a")
 
 
 def test_metrics_left_by_a_killed_run_are_replaced_not_duplicated(tmp_path):

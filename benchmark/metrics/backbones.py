@@ -4,15 +4,17 @@ inception   pytorch-fid's InceptionV3, pool3 block (2048-d). Its weights are onl
             disk: a path the user gives, else $TORCH_HOME/hub/checkpoints/<INCEPTION_FILE> (torch's hub
             cache). The network is never touched: missing weights are a UserError saying where to
             put the file.
-classifier  a small conv net trained by the suite on the dataset's train split (seeded, fixed number
-            of steps), cached on disk under $AEBENCH_CACHE (default ~/.cache/aebench)/classifiers,
-            keyed by dataset, architecture version, binarisation and seed. Features are its
-            penultimate layer before the ReLU (continuous, so their covariance is full rank). Its
-            test accuracy is recorded so a reader can judge the features. It trains and runs in
-            float64: in float32 the last-bit differences between CPU kernels grow over its training
-            steps into different networks (with oneDNN off, the digits classifier's weights moved by
-            up to 6% and every FID by 0.15%), so each machine scored with its own feature space; in
-            float64 both kernel paths give the same weights, and FID stays comparable across machines.
+classifier  a small conv net trained by the suite on the dataset's train split (seeded, to
+            convergence: early stopping on its own validation part of those images, within a cap;
+            see benchmark.metrics.classifier_training), cached on disk under $AEBENCH_CACHE (default
+            ~/.cache/aebench)/classifiers, keyed by dataset, architecture version, binarisation and
+            seed. Features are its penultimate layer before the ReLU (continuous, so their
+            covariance is full rank). Its test accuracy is recorded so a reader can judge the
+            features. It trains and runs in float64: in float32 the last-bit differences between CPU
+            kernels grow over its training steps into different networks (with oneDNN off, the
+            digits classifier's weights moved by up to 6% and every FID by 0.15%), so each machine
+            scored with its own feature space; in float64 both kernel paths give the same weights,
+            and FID stays comparable across machines.
 auto        inception when its weights are here AND the images are at least INCEPTION_MIN_SIDE pixels
             a side; else the classifier. 8x8 digits upsampled to 299x299 give Inception features of
             interpolation artefacts at a high CPU cost, so auto never picks it for them (asking for
@@ -25,10 +27,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import math
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,9 @@ from torch import nn
 
 from benchmark.atomic import computed_once, write_cache
 from benchmark.errors import UserError
+# the classifier's names that evaluation, tests and benchmarks read from this module (v3 defined them here)
+from benchmark.metrics.classifier_training import (CLASSIFIER_DTYPE, CLASSIFIER_FEATURES, CLASSIFIER_SEED,  # noqa: F401
+                                                   CLASSIFIER_VERSION, ClassifierNet, train_classifier)
 
 BACKBONES = ("auto", "inception", "classifier")
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # the file name pytorch-fid downloads to
@@ -48,17 +51,6 @@ CONVERTED_INCEPTION_FILE = "pt_inception-2015-12-05-fid-helper-converted.pth"
 CONVERTED_INCEPTION_NAME = "inception-pool3-fidhelper"
 INCEPTION_MIN_SIDE = 28
 INCEPTION_BATCH = 50  # 299x299x3 inputs: larger batches only cost memory on a CPU
-
-CLASSIFIER_VERSION = 3  # bump when the architecture or its training changes: old caches are then ignored
-CLASSIFIER_DTYPE = torch.float64  # v3: portable across CPU kernels (the module's docstring)
-# On a CPU the trained weights depend, in their last bits, on how many threads split each reduction;
-# one thread always makes the same classifier, whichever process (a worker, a serial run) trains it.
-CLASSIFIER_THREADS = 1
-CLASSIFIER_FEATURES = 64
-CLASSIFIER_SEED = 0
-CLASSIFIER_BATCH = 128
-CLASSIFIER_EPOCHS = 40  # training length, bounded below and above in steps (full MNIST: ~3 epochs)
-CLASSIFIER_STEPS = (800, 1200)
 
 
 def cache_root() -> Path:
@@ -191,112 +183,12 @@ class InceptionBackbone(Backbone):
 # ---------------------------------------------------------------- classifier
 
 
-class ClassifierNet(nn.Module):
-    """conv 32 /2 -> conv 64 /2 -> linear FEATURES (the FID features) -> ReLU -> classes.
-
-    Strided from the first layer (cheap: ~20 s of one CPU core for mnist-5k), except on images under
-    14 px (8x8 digits), where the first layer keeps the resolution. Test accuracy, seed 0: digits
-    98.3%, mnist-5k 96.7%."""
-
-    def __init__(self, image_shape, num_classes: int, features: int = CLASSIFIER_FEATURES):
-        super().__init__()
-        c, h, w = image_shape
-        first_stride = 2 if min(h, w) >= 14 else 1
-        shrink = 2 * first_stride
-        self.body = nn.Sequential(
-            nn.Conv2d(c, 32, 3, first_stride, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(), nn.Flatten(),
-            nn.Linear(64 * math.ceil(h / shrink) * math.ceil(w / shrink), features))
-        self.head = nn.Sequential(nn.ReLU(), nn.Linear(features, num_classes))
-
-    def features(self, x):
-        return self.body(x)
-
-    def forward(self, x):
-        return self.head(self.body(x))
-
-
-@dataclass
-class TrainedClassifier:
-    net: ClassifierNet
-    test_accuracy: float
-    steps: int
-
-
 def classifier_name(dataset: str, binarized: bool) -> str:
     return f"classifier-{dataset}{'-bin' if binarized else ''}-v{CLASSIFIER_VERSION}"
 
 
 def classifier_cache_path(dataset: str, binarized: bool, seed: int = CLASSIFIER_SEED) -> Path:
     return cache_root() / "classifiers" / f"{classifier_name(dataset, binarized)}-s{seed}.pt"
-
-
-def classifier_accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
-    net.eval()
-    dtype = next(net.parameters()).dtype
-    with torch.inference_mode():
-        predictions = torch.cat([net(x[i:i + batch_size].to(dtype)).argmax(1) for i in range(0, len(x), batch_size)])
-    return (predictions == y).float().mean().item()
-
-
-def classifier_steps(n_train: int) -> int:
-    low, high = CLASSIFIER_STEPS
-    return min(high, max(low, math.ceil(CLASSIFIER_EPOCHS * n_train / CLASSIFIER_BATCH)))
-
-
-def random_shifts(x: torch.Tensor, generator: torch.Generator, chunks: int = 8) -> torch.Tensor:
-    """Augmentation: each of `chunks` slices of the batch moved by a random offset of up to 1/14 of the
-    side (2 px on 28x28, zero-filled), none below 14 px, where one pixel is too much of the digit.
-    Without it the net overfits mnist-5k's 3500 training images (94.5% -> 96.8% test accuracy)."""
-    margin = min(x.shape[2:]) // 14
-    if margin == 0:
-        return x
-    h, w = x.shape[2:]
-    padded = nn.functional.pad(x, (margin,) * 4)
-    parts = []
-    for part in padded.chunk(chunks):
-        dy, dx = torch.randint(0, 2 * margin + 1, (2,), generator=generator).tolist()
-        parts.append(part[:, :, dy:dy + h, dx:dx + w])
-    return torch.cat(parts)
-
-
-def train_classifier(data, seed: int = CLASSIFIER_SEED) -> TrainedClassifier:
-    """Adam with a cosine schedule on the train split (shift-augmented, dynamically binarised when the
-    data is) for a fixed number of steps. The global RNG is left as it was, so evaluating never changes
-    what a run draws afterwards."""
-    threads = torch.get_num_threads()
-    if data.train_x.device.type == "cpu":
-        torch.set_num_threads(CLASSIFIER_THREADS)
-    try:
-        return _train_classifier(data, seed)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train_classifier(data, seed: int) -> TrainedClassifier:
-    device = data.train_x.device
-    n = len(data.train_x)
-    steps = classifier_steps(n)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = ClassifierNet(data.image_shape, data.num_classes).to(device, CLASSIFIER_DTYPE)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    rng = torch.Generator().manual_seed(seed)
-    binarize_rng = torch.Generator(device=device).manual_seed(seed)
-    net.train()
-    order, position = torch.randperm(n, generator=rng), 0
-    for _ in range(steps):
-        if position + CLASSIFIER_BATCH > n:
-            order, position = torch.randperm(n, generator=rng), 0
-        index = order[position:position + CLASSIFIER_BATCH].to(device)
-        position += CLASSIFIER_BATCH
-        x = random_shifts(data.train_batch(index, binarize_rng).to(CLASSIFIER_DTYPE), rng)
-        loss = nn.functional.cross_entropy(net(x), data.train_y[index])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-    return TrainedClassifier(net, classifier_accuracy(net, data.test_x, data.test_y), steps)
 
 
 class ClassifierBackbone(Backbone):
@@ -328,7 +220,9 @@ def load_or_train_classifier(data, seed: int = CLASSIFIER_SEED, log=print) -> Cl
         trained = train_classifier(data, seed)
         state = {k: v.cpu() for k, v in trained.net.state_dict().items()}
         save_atomic(path, expected | {"state_dict": state, "test_accuracy": trained.test_accuracy,
-                                      "steps": trained.steps, "seed": seed, "name": name})
+                                      "val_accuracy": trained.val_accuracy, "steps": trained.steps,
+                                      "rounds": trained.rounds, "stopped_by": trained.stopped_by,
+                                      "seed": seed, "name": name})
     return ClassifierBackbone(name, trained.net, trained.test_accuracy)
 
 

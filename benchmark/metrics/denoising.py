@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import torch
 
 from benchmark.metrics.batching import batched
@@ -28,11 +29,18 @@ def noisy(x: torch.Tensor, sigma: float, noise: torch.Tensor) -> torch.Tensor:
     return (x + sigma * noise.to(x.device)).clamp(0, 1)
 
 
-def denoising_errors(reconstruct: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, sigmas,
-                     seed: int = 0, batch_size: int = 1000) -> dict[str, float]:
-    """{denoise_sse_s<sigma>: mean per-image SSE of reconstruct(noisy x) against x}."""
+def denoising_per_image(reconstruct: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, sigmas,
+                        seed: int = 0, batch_size: int = 1000) -> dict[str, np.ndarray]:
+    """{denoise_sse_s<sigma>: each image's SSE of reconstruct(noisy x) against x}, float64, in x's order."""
     noise = seeded_noise(x.shape, seed)
     clean = x.cpu()
     return {denoise_metric_name(sigma): squared_errors(batched(reconstruct, noisy(x, sigma, noise), batch_size),
-                                                       clean).mean().item()
+                                                       clean).double().numpy()
             for sigma in sigmas}
+
+
+def denoising_errors(reconstruct: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, sigmas,
+                     seed: int = 0, batch_size: int = 1000) -> dict[str, float]:
+    """{denoise_sse_s<sigma>: mean per-image SSE of reconstruct(noisy x) against x}."""
+    return {name: float(values.mean())
+            for name, values in denoising_per_image(reconstruct, x, sigmas, seed, batch_size).items()}

@@ -12,10 +12,15 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 
-def knn_accuracy(train_z, train_y, test_z, test_y, k: int) -> float:
+def knn_correct(train_z, train_y, test_z, test_y, k: int) -> np.ndarray:
+    """1.0 where the k-nearest-neighbour classifier labels a test code correctly, else 0.0, in test order."""
     clf = KNeighborsClassifier(n_neighbors=k, algorithm="brute")
     clf.fit(np.asarray(train_z), np.asarray(train_y))
-    return float((clf.predict(np.asarray(test_z)) == np.asarray(test_y)).mean())
+    return (clf.predict(np.asarray(test_z)) == np.asarray(test_y)).astype(np.float64)
+
+
+def knn_accuracy(train_z, train_y, test_z, test_y, k: int) -> float:
+    return float(knn_correct(train_z, train_y, test_z, test_y, k).mean())
 
 
 def linear_accuracy(train_z, train_y, test_z, test_y, max_iter: int = 1000) -> float:

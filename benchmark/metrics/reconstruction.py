@@ -1,6 +1,7 @@
 """Reconstruction error: the paper's per-image sum of squared error, and the per-pixel mean."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -9,7 +10,12 @@ def squared_errors(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return ((x_hat.float() - x.float()) ** 2).flatten(1).sum(1)
 
 
+def reconstruction_per_image(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, np.ndarray]:
+    """{recon_sse: each image's SSE, recon_mse: the same per pixel}, float64, in the images' order."""
+    sse = squared_errors(x_hat, x).double().numpy()
+    return {"recon_sse": sse, "recon_mse": sse / x[0].numel()}
+
+
 def reconstruction_errors(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
     """recon_sse: mean over images of the per-image SSE (the paper's number); recon_mse: per pixel."""
-    sse = squared_errors(x_hat, x)
-    return {"recon_sse": sse.mean().item(), "recon_mse": sse.mean().item() / x[0].numel()}
+    return {name: float(values.mean()) for name, values in reconstruction_per_image(x_hat, x).items()}
