@@ -21,7 +21,7 @@ from benchmark.atomic import write_atomic
 from benchmark.experiment import Results, experiment_note, load_results
 from benchmark.intervals import INTERVAL_COLUMNS, add_intervals, interval_reasons
 from benchmark.render import TERMINAL_LEGEND, latex_table, markdown_table, md_escape, plain_table
-from benchmark.results import rescored
+from benchmark.results import read_csv, rescored
 from benchmark.stats import FriedmanResult, cd_groups
 from benchmark.summary import ALPHA, add_marks, friedman_over_columns, significance, summarize
 from benchmark.tables import (HEADLINE_METRICS, UNDER_TRAINED_MARK, Table, build_tables, headline_table, join_names,
@@ -98,8 +98,23 @@ def _draw(results: Results, friedman: FriedmanResult | str, data_root) -> tuple[
     from benchmark.figures import cd_figure, make_figures  # here: matplotlib only when figures are drawn
 
     links, notes = make_figures(results, data_root)
+    links.setdefault("", []).extend(_tradeoff_links(results.folder))
     cd_link = cd_figure(results.folder, friedman) if isinstance(friedman, FriedmanResult) else ""
     return Drawn(links, cd_link), notes
+
+
+def _tradeoff_links(folder: Path) -> list[tuple[str, str]]:
+    """A tuning folder's trade-off figures (benchmark.tuning_figures), drawn again from its tuning.csv."""
+    from benchmark.tuning_figures import tradeoff_figures  # matplotlib, as above
+
+    if not (folder / "tuning.csv").is_file():
+        return []
+    table = read_csv(folder / "tuning.csv", ["model", "selected", "criterion"])
+    if table.empty:
+        return []
+    paths = tradeoff_figures(table, folder, str(table["criterion"].iloc[0]))
+    return [(f"Tuning trade-off of {path.stem.removeprefix('tradeoff-')}: every trial's validation reconstruction "
+             "against its FID, the selected trial marked", path.relative_to(folder).as_posix()) for path in paths]
 
 
 def write_report(folder: str | Path, data_root=None, figures: bool = True) -> ReportOutcome:

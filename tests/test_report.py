@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -300,3 +302,15 @@ def test_cost_line_sums_run_time_and_measures_wall_time_of_parallel_runs():
     # resumed a day later: the third run starts 2026-12-01 at 10:00:00; the night between is not wall time
     resumed = runs.assign(finished_at=runs["finished_at"].where(runs.index < 2, "2026-12-01T10:02:00+00:00"))
     assert "wall time 3.2 min" in cost_line(resumed)  # 1.2 min on the first day, 2 min on the second
+
+
+def test_a_tuning_folders_report_shows_each_models_trade_off_figure(tmp_path):
+    """The committed protocol v1 tuning (5 models, 4 trials each): one trade-off figure per model, linked."""
+    source = Path(__file__).resolve().parent.parent / "results" / "reference" / "tune-quick-mnist-5k"
+    for name in ("runs.csv", "metrics.csv", "config.json", "tuning.csv"):
+        shutil.copy(source / name, tmp_path / name)
+    write_report(tmp_path, figures=True)
+    report = (tmp_path / "report.md").read_text()
+    for model in ("swae", "vae", "beta-vae", "wae", "vampprior"):
+        assert (tmp_path / "figures" / f"tradeoff-{model}.png").stat().st_size > 0
+        assert f"](figures/tradeoff-{model}.png)" in report
