@@ -64,6 +64,7 @@ from benchmark.results import ResultsStore, csv_bytes
 from benchmark.runner import GridOutcome, plan, preflight, run_grid, save_resolved_config
 from benchmark.search_space import ModelSpace, model_space, parse_widen
 from benchmark.tuning_figures import tradeoff_figures
+from benchmark import tuning_search
 from benchmark.tuning_search import ask, asked, draw_seed, earlier_bounds, open_study, study_name, tell, unfinished
 from benchmark.writer_lock import writing
 
@@ -221,8 +222,12 @@ def make_trial(tuning: Tuning, profile: Profile, model: str, number: int, draw: 
 
 
 def run_tuning(tuning: Tuning, device: str, executor=None, progress: bool = True) -> TuningOutcome:
-    """Complete the trials asked earlier, then ask each model's next trial, round after round, until every
-    model has its budget; then write tuning.csv, the trade-off figures and (all recorded) tuned.toml."""
+    """Complete the trials asked earlier, then ask each model's next trials, round after round, until every
+    model has its budget; then write tuning.csv, the trade-off figures and (all recorded) tuned.toml.
+    A round holds every startup draw a model still lacks (they do not depend on results: the first round
+    of a fresh tune runs STARTUP_TRIALS trials per model at once, which keeps every worker busy), then one
+    trial per model whose trials have all been told (TPE's draw depends on them). The draws are those of
+    one trial at a time: each is seeded by its number and sees the same results (tests/test_tuning.py)."""
     profile = get_profile(tuning.config["profile"])
     store, grid = ResultsStore(tuning.folder), GridOutcome()
     with writing(tuning.folder, "tune"):
@@ -232,18 +237,16 @@ def run_tuning(tuning: Tuning, device: str, executor=None, progress: bool = True
                          for model, study in studies.items() for t in asked(study)[:tuning.budget]]
         batch = list(tuning.trials)  # first the trials asked by an earlier tune (recorded ones are skipped)
         while True:
-            if batch:
-                outcome = run_trials(tuning, batch, store, device, executor, progress)
-                for name in ("done", "failed", "skipped", "skipped_failed", "lost"):
-                    getattr(grid, name).extend(getattr(outcome, name))
-                tell_results(tuning, studies, batch, store)
-                if outcome.lost:  # a worker died: the next command completes those trials
-                    break
-            batch = [next_trial(tuning, profile, model, study) for model, study in studies.items()
-                     if len(tuning.trials_of(model)) < tuning.budget]
+            batch += [trial for model, study in studies.items() for trial in next_trials(tuning, profile, model, study)]
             if not batch:
                 break
-            tuning.trials += batch
+            outcome = run_trials(tuning, batch, store, device, executor, progress)
+            for name in ("done", "failed", "skipped", "skipped_failed", "lost"):
+                getattr(grid, name).extend(getattr(outcome, name))
+            tell_results(tuning, studies, batch, store)
+            if outcome.lost:  # a worker died: the next command completes those trials
+                break
+            batch = []
         table = tuning_table(tuning, store.runs(), store.metrics())
         selected = {row.model: tuning.trials_of(row.model)[row.trial - 1]
                     for row in table[table["selected"]].itertuples()}
@@ -272,11 +275,23 @@ def objective_directions(tuning: Tuning) -> list[str]:
     return ["maximize" if direction(metric) == HIGHER else "minimize" for metric in tuning.metrics]
 
 
+def next_trials(tuning: Tuning, profile: Profile, model: str, study) -> list[Trial]:
+    """The model's trials to ask now: the startup draws it still lacks, else (every trial told) one."""
+    have = len(tuning.trials_of(model))
+    if have < tuning_search.STARTUP_TRIALS:  # read at call time (tests lower it)
+        count = tuning_search.STARTUP_TRIALS - have
+    else:
+        count = 0 if any(unfinished(trial) for trial in asked(study)) else 1
+    return [next_trial(tuning, profile, model, study) for _ in range(min(count, tuning.budget - have))]
+
+
 def next_trial(tuning: Tuning, profile: Profile, model: str, study) -> Trial:
     number = len(tuning.trials_of(model)) + 1
     index, draw = ask(study, tuning.spaces[model], draw_seed(model, tuning.dataset, number))
     assert index + 1 == number, f"{model}: study trial {index} is not the tuning's trial {number}"
-    return make_trial(tuning, profile, model, number, draw)
+    trial = make_trial(tuning, profile, model, number, draw)
+    tuning.trials.append(trial)  # so that trials_of() counts it before the next ask
+    return trial
 
 
 def tell_results(tuning: Tuning, studies: dict, batch: list[Trial], store: ResultsStore) -> None:

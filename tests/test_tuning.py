@@ -12,7 +12,7 @@ import torch
 import cli
 from baselines.beta_vae import BetaVAE
 from baselines.vae import VAE
-from benchmark import cell, executors, tuning_search
+from benchmark import cell, executors, tuning, tuning_search
 from benchmark.data import load_dataset
 from benchmark.evaluation import metric_row
 from benchmark.metrics.backbones import CLASSIFIER_VERSION
@@ -219,6 +219,27 @@ def test_a_killed_tune_resumes_with_the_trials_an_uninterrupted_one_draws(capsys
     assert code == 0 and "2 done, 0 failed, 0 lost, 1 recorded earlier" in out  # trial 1 is not retrained
     assert drawn(killed) == drawn(whole)
     assert len({json.dumps(values) for _, _, values in drawn(whole)}) == 3
+
+
+def test_startup_draws_run_as_one_round_and_draw_what_one_at_a_time_draws(capsys, tmp_path, fake_evaluate,
+                                                                          monkeypatch):
+    """The draws before TPE models results do not depend on them: a fresh tune runs them together (one
+    round), then one trial per round, and draws exactly what a tune that adds one trial at a time draws."""
+    monkeypatch.setattr(tuning_search, "STARTUP_TRIALS", 2)
+    rounds = []
+    run_trials = tuning.run_trials
+
+    def recording(tuned, batch, *args):
+        rounds.append(sorted((trial.model, trial.number) for trial in batch))
+        return run_trials(tuned, batch, *args)
+
+    monkeypatch.setattr(tuning, "run_trials", recording)
+    assert tune(capsys, tmp_path / "together", "--models", "vae", "--budget", "4")[0] == 0
+    assert rounds == [[("vae", 1), ("vae", 2)], [("vae", 3)], [("vae", 4)]]
+    for budget in range(1, 5):
+        assert tune(capsys, tmp_path / "one-by-one", "--models", "vae", "--budget", str(budget))[0] == 0
+    assert drawn(tmp_path / "together") == drawn(tmp_path / "one-by-one")
+    assert len({json.dumps(values) for _, _, values in drawn(tmp_path / "together")}) == 4
 
 
 class ReversedExecutor(executors.SerialExecutor):
