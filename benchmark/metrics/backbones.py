@@ -212,9 +212,8 @@ def load_or_train_classifier(data, seed: int = CLASSIFIER_SEED, log=print) -> Cl
     expected = {"version": CLASSIFIER_VERSION, "image_shape": list(data.image_shape), "num_classes": data.num_classes}
     with computed_once(path):
         cached = _read_cached_classifier(path)
-        if cached is not None and all(cached.get(k) == v for k, v in expected.items()):
-            net = ClassifierNet(data.image_shape, data.num_classes).to(dtype=CLASSIFIER_DTYPE)
-            net.load_state_dict(cached["state_dict"])
+        net = _cached_net(cached, expected, data)
+        if net is not None:
             return ClassifierBackbone(name, net.to(data.train_x.device), cached["test_accuracy"])
         log(f"    training the FID classifier {name} (cached in {path.parent} for later runs)")
         trained = train_classifier(data, seed)
@@ -224,6 +223,19 @@ def load_or_train_classifier(data, seed: int = CLASSIFIER_SEED, log=print) -> Cl
                                       "rounds": trained.rounds, "stopped_by": trained.stopped_by,
                                       "seed": seed, "name": name})
     return ClassifierBackbone(name, trained.net, trained.test_accuracy)
+
+
+def _cached_net(cached: dict | None, expected: dict, data) -> ClassifierNet | None:
+    """The cached network, or None where the file is of another version, image shape or class count, or
+    its weights do not fit this network (a file of an unreleased build of the same version): retrained."""
+    if cached is None or any(cached.get(k) != v for k, v in expected.items()):
+        return None
+    net = ClassifierNet(data.image_shape, data.num_classes).to(dtype=CLASSIFIER_DTYPE)
+    try:
+        net.load_state_dict(cached["state_dict"])
+    except (KeyError, RuntimeError, TypeError):
+        return None
+    return net
 
 
 def _read_cached_classifier(path: Path) -> dict | None:
