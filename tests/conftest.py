@@ -1,12 +1,15 @@
-"""Shared fixtures: small data and a quiet, fast environment for every test."""
+"""Shared fixtures: small data and a quiet, fast environment for every test; and PixelIdentity, an
+autoencoder whose answers are known."""
 from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 import torch
 
 from benchmark.data import load_dataset
+from models.contract import AutoEncoder, Hyperparameters
 
 TEST_THREADS = int(os.environ.get("AEBENCH_TEST_THREADS", "1"))  # README, "Reproducibility"
 
@@ -43,3 +46,21 @@ def _isolated_env(monkeypatch, tmp_path, _session_cache):
     # No test may read a user's data root or write into the checkout's results/.
     monkeypatch.setenv("AEBENCH_DATA", str(tmp_path / "data"))
     torch.set_num_threads(TEST_THREADS)  # whatever a test before set
+
+
+# Shared by the evaluation's tests (test_fid, test_per_image): an autoencoder whose answers are known.
+class PixelIdentity(AutoEncoder):
+    """A perfect autoencoder: the latent is the image itself; samples are uniform noise."""
+
+    def __init__(self, image_shape):
+        super().__init__(image_shape, Hyperparameters(latent_dim=int(np.prod(image_shape))))
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+
+    def encode(self, x):
+        return x.flatten(1)
+
+    def decode(self, z):
+        return z.view(len(z), *self.image_shape)
+
+    def sample(self, n, generator=None):
+        return torch.rand((n, *self.image_shape), generator=generator)

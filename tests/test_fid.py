@@ -20,7 +20,7 @@ from benchmark.metrics.backbones import (INCEPTION_FILE, Backbone, InceptionBack
                                          require_inception_weights)
 from benchmark.metrics.fid import (FeatureStats, cached_features, feature_statistics, features_path, fid_of_features,
                                    frechet_distance, reference_statistics)
-from pixel_models import PixelIdentity
+from conftest import PixelIdentity
 
 
 @pytest.fixture(autouse=True)

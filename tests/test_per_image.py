@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from benchmark.evaluation import EvalConfig, evaluate, per_image_names
-from pixel_models import PixelIdentity
+from conftest import PixelIdentity
 
 
 class ZeroDecoder(PixelIdentity):
