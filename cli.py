@@ -176,7 +176,7 @@ def list_command(data_root):
     from benchmark.fetch import DATASET_SOURCES, fetch_status
     from benchmark.precision import cpu_support_line
     from benchmark.profiles import PROFILES
-    from benchmark.registry import ABLATIONS, MODELS
+    from benchmark.registry import ABLATIONS, MODELS, plugin_models
 
     click.echo("Models:")
     for name, cls in MODELS.items():
@@ -184,6 +184,10 @@ def list_command(data_root):
         click.echo(f"  {name:<14} {cls.__name__}: {defaults}")
     click.echo("Ablation variants (named with --models only): " + ", ".join(
         f"{name} ({cls.__doc__.strip().rstrip('.')})" for name, cls in ABLATIONS.items()))
+    plugins = plugin_models()
+    click.echo("Plug-in models (entry points of aebench.models; or --models package.module:Class): "
+               + (", ".join(f"{p.name} ({p.target}, from {p.package or 'an installed package'})"
+                            for p in plugins.values()) or "none installed"))
     click.echo("Datasets:")
     for name, spec in DATASETS.items():
         reason = availability(name, data_root)

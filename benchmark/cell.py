@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import re
 import time
 import traceback
 from pathlib import Path
@@ -77,7 +78,9 @@ class RunSpec:
 
     @property
     def run_id(self) -> str:
-        return f"{self.model}_{self.dataset}_s{self.seed}_{self.config_hash[:8]}"
+        # A plug-in named package.module:Class gives a run id that is also a portable file name.
+        model = re.sub(r"[^A-Za-z0-9_.-]", "-", self.model)
+        return f"{model}_{self.dataset}_s{self.seed}_{self.config_hash[:8]}"
 
 
 @dataclass

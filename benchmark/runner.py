@@ -25,7 +25,8 @@ from benchmark.precision import DEFAULT_PRECISION
 from benchmark.profiles import Profile, get_profile, model_settings
 from benchmark.progress import GridProgress, StatusLine
 from benchmark.provenance import versions
-from benchmark.registry import MODELS, get_model_class
+from benchmark.model_check import check_model_contract
+from benchmark.registry import MODELS, builtin_models, get_model_class
 from benchmark.results import ResultsStore
 
 
@@ -82,11 +83,17 @@ def save_resolved_config(folder, config: dict, specs: list[RunSpec]) -> None:
 
 def preflight(specs: list[RunSpec], data_root, device: str) -> None:
     """Load every dataset of the grid and check each model's settings and the FID sample sizes against it,
-    so that missing data or an impossible setting (more pseudo-inputs than images, an Inception FID on
-    too few images) fails before anything is written."""
+    and a plug-in model's contract on it (benchmark.model_check), so that missing data, an impossible
+    setting (more pseudo-inputs than images, an Inception FID on too few images) or a broken plug-in
+    fails before anything is written."""
+    checked = set()
     for spec in specs:
         data = cached_dataset(spec.dataset, spec.binarize, data_root, device)
-        get_model_class(spec.model).Config.from_overrides(spec.hparams, spec.model).check_data(len(data.train_x))
+        cls = get_model_class(spec.model)
+        cls.Config.from_overrides(spec.hparams, spec.model).check_data(len(data.train_x))
+        if spec.model not in builtin_models() and (spec.model, spec.dataset) not in checked:  # a plug-in
+            check_model_contract(spec.model, cls, spec.hparams, data)
+            checked.add((spec.model, spec.dataset))
         check_fid_sizes(spec.eval, data.scored_on(spec.split))  # Inception's sample sizes, on this split
 
 
