@@ -59,7 +59,8 @@ def _executor_and_device(config: dict):
                              config["ray_cpus_per_run"], config["ray_gpus_per_run"])
     local = config["executor"] == "local" or config["device"] != "auto"
     device = _resolve_device(config["device"]) if local else "cpu"
-    if config["executor"] == "local":  # a Ray worker checks its own hardware (benchmark.cell.run_in_worker)
+    # Only training needs the hardware (--weights-from trains nothing); a Ray worker checks its own (benchmark.cell).
+    if config["executor"] == "local" and not config.get("weights_from"):
         check_precision(config["precision"], device)
     return executor, device
 

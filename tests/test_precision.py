@@ -165,3 +165,16 @@ def test_tune_trains_its_trials_in_the_precision_asked_and_tuned_toml_carries_it
     assert resolve(load_study(folder / "tuned.toml"), {}, {})["precision"] == "bf16"
     assert run_cli(capsys, *argv, "--experiment", "fp32-tune")[0] == 0
     assert "precision" not in (tmp_path / "fp32-tune" / "tuned.toml").read_text()  # as an fp32 tune always wrote it
+
+
+def test_rescoring_bf16_weights_needs_no_bf16_hardware_and_gives_their_numbers(capsys, tmp_path, monkeypatch):
+    common = ["run", "--models", "vae", "--profile", "smoke", "--epochs", "2", "--precision", "bf16", "--quiet"]
+    monkeypatch.setenv("AEBENCH_CPU_FLAGS", NATIVE)
+    assert run_cli(capsys, *common, "--out", str(tmp_path / "trained"))[0] == 0
+    monkeypatch.setenv("AEBENCH_CPU_FLAGS", WITHOUT)  # scoring trains nothing: no bfloat16 needed
+    code, _, err = run_cli(capsys, *common, "--out", str(tmp_path / "rescored"),
+                           "--weights-from", str(tmp_path / "trained" / "smoke"))
+    assert code == 0, err
+    first, again = (pd.read_csv(tmp_path / side / "smoke" / "metrics.csv").set_index("metric")["value"]
+                    for side in ("trained", "rescored"))
+    assert len(first) > 10 and first.sort_index().equals(again.sort_index())  # bit-equal: the same float32 scoring
