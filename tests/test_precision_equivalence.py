@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from benchmark_script import BENCHMARKS, load_script
@@ -82,7 +83,8 @@ def test_a_fid_shifted_by_ten_seed_sds_is_not_within_noise_and_named(tmp_path):
     bf16 = write_folder(tmp_path / "bf16", "bf16", vae_fid_shifted)
     text = precision_equivalence.precision_equivalence(fp32, bf16, "python benchmarks/precision_equivalence.py")
     shifted = table_row(text, "vae", FID)
-    assert "| 30 | 40 | +10 | 1 |" in shifted and shifted.endswith("| **NOT within noise** |")
+    # seed band: t(0.975, 4) x sqrt((1 + 1) / 3) = 2.776 x 0.816 = 2.27 (both precisions' seed sd is 1)
+    assert "| 30 | 40 | +10 | 2.27 |" in shifted and shifted.endswith("| **NOT within noise** |")
     assert table_row(text, "swae", FID).endswith("| within noise |")
     assert table_row(text, "vae", "recon_sse ↓").endswith("| within noise |")
     assert text.rstrip().endswith("Not within noise: (vae, fid); keep fp32 for them.")
@@ -121,3 +123,12 @@ def test_a_missing_folder_exits_2_with_one_line_and_no_traceback(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == f"error: {tmp_path / 'gone'} is not a folder; give an experiment folder (runs.csv, metrics.csv)\n"
+
+
+def test_the_seed_band_flags_five_percent_of_metrics_when_precision_changes_nothing():
+    # The rule's calibration: both "precisions" drawn from one distribution, 3 seeds each.
+    rng = np.random.default_rng(0)
+    fp32, bf16 = rng.normal(size=(20000, 3)), rng.normal(size=(20000, 3))
+    outside = [abs(b.mean() - a.mean()) > precision_equivalence.seed_band(pd.Series(a), pd.Series(b))
+               for a, b in zip(fp32, bf16)]
+    assert 0.04 < np.mean(outside) < 0.06
