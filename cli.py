@@ -53,11 +53,16 @@ def _joined(given: dict) -> dict:
 def _executor_and_device(config: dict):
     """Where the cells run and on which device: a Ray cluster picks its own devices (cpu unless asked)."""
     from benchmark.executors import make_executor
+    from benchmark.precision import check_precision
 
     executor = make_executor(config["executor"], config["jobs"], config.get("ray_address"),
                              config["ray_cpus_per_run"], config["ray_gpus_per_run"])
     local = config["executor"] == "local" or config["device"] != "auto"
-    return executor, _resolve_device(config["device"]) if local else "cpu"
+    device = _resolve_device(config["device"]) if local else "cpu"
+    # Only training needs the hardware (--weights-from trains nothing); a Ray worker checks its own (benchmark.cell).
+    if config["executor"] == "local" and not config.get("weights_from"):
+        check_precision(config["precision"], device)
+    return executor, device
 
 
 def _fetch_missing(config: dict, datasets: list[str]) -> None:
@@ -167,11 +172,12 @@ def fetch_command(name, data_root):
 @cli.command(name="list")
 @click.option("--data-root", default=None, help="Folder with IDX files (default: $AEBENCH_DATA or ./data).")
 def list_command(data_root):
-    """The models, datasets (and whether each is here) and profiles."""
+    """The models, datasets (and whether each is here), the precisions this CPU trains in, and profiles."""
     from benchmark.data import DATASETS, availability
     from benchmark.fetch import DATASET_SOURCES, fetch_status
+    from benchmark.precision import cpu_support_line
     from benchmark.profiles import PROFILES
-    from benchmark.registry import ABLATIONS, MODELS
+    from benchmark.registry import ABLATIONS, MODELS, plugin_models
 
     click.echo("Models:")
     for name, cls in MODELS.items():
@@ -179,6 +185,10 @@ def list_command(data_root):
         click.echo(f"  {name:<14} {cls.__name__}: {defaults}")
     click.echo("Ablation variants (named with --models only): " + ", ".join(
         f"{name} ({cls.__doc__.strip().rstrip('.')})" for name, cls in ABLATIONS.items()))
+    plugins = plugin_models()
+    click.echo("Plug-in models (entry points of aebench.models; or --models package.module:Class): "
+               + (", ".join(f"{p.name} ({p.target}, from {p.package or 'an installed package'})"
+                            for p in plugins.values()) or "none installed"))
     click.echo("Datasets:")
     for name, spec in DATASETS.items():
         reason = availability(name, data_root)
@@ -189,6 +199,7 @@ def list_command(data_root):
     reason = fetch_status("inception")
     click.echo("FID backbones:\n  classifier     trained by the suite on each dataset, cached: always available")
     click.echo(f"  inception      {'present' if reason is None else f'NOT present: {reason}'} (python cli.py fetch inception)")
+    click.echo(f"Training precisions (--precision) on this CPU: {cpu_support_line()}")
     click.echo("Profiles:")
     for name, p in PROFILES.items():
         click.echo(f"  {name:<14} {p.description} (default dataset: {p.dataset})")

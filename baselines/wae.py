@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from models.contract import AutoEncoder, FloatRange, Hyperparameters, per_image_sum
+from models.contract import AutoEncoder, FloatRange, Hyperparameters, per_image_sum, without_autocast
 from models.networks import build_decoder, build_encoder
 
 IMQ_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)  # multiples of 2 * latent_dim * prior_var (authors' code)
@@ -44,12 +44,13 @@ def imq_mmd(x: torch.Tensor, y: torch.Tensor, prior_var: float = 1.0, scales=IMQ
         raise ValueError(f"the unbiased MMD estimate needs at least 2 points in each sample, got {n} and {m} "
                          "(a batch of 1 image: choose a batch size that does not leave one image over)")
     base_c = 2.0 * x.shape[1] * prior_var
-    k_xx = imq_kernel(squared_distances(x, x), base_c, scales)
-    k_yy = imq_kernel(squared_distances(y, y), base_c, scales)
-    k_xy = imq_kernel(squared_distances(x, y), base_c, scales)
-    within_x = (k_xx.sum() - k_xx.diagonal().sum()) / (n * (n - 1))
-    within_y = (k_yy.sum() - k_yy.diagonal().sum()) / (m * (m - 1))
-    return within_x + within_y - 2.0 * k_xy.mean()
+    with without_autocast(x):  # a difference of near-equal means: float32 under bf16 training too
+        k_xx = imq_kernel(squared_distances(x, x), base_c, scales)
+        k_yy = imq_kernel(squared_distances(y, y), base_c, scales)
+        k_xy = imq_kernel(squared_distances(x, y), base_c, scales)
+        within_x = (k_xx.sum() - k_xx.diagonal().sum()) / (n * (n - 1))
+        within_y = (k_yy.sum() - k_yy.diagonal().sum()) / (m * (m - 1))
+        return within_x + within_y - 2.0 * k_xy.mean()
 
 
 @dataclass

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import re
 import time
 import traceback
 from pathlib import Path
@@ -28,6 +29,7 @@ from benchmark.checkpoints import checkpoint_bytes, load_model
 from benchmark.data import DataSplits, load_dataset
 from benchmark.errors import UserError
 from benchmark.evaluation import EvalConfig, evaluate
+from benchmark.precision import check_precision
 from benchmark.provenance import versions
 from benchmark.registry import build_model
 from benchmark.training import TrainConfig, fit
@@ -76,7 +78,9 @@ class RunSpec:
 
     @property
     def run_id(self) -> str:
-        return f"{self.model}_{self.dataset}_s{self.seed}_{self.config_hash[:8]}"
+        # A plug-in named package.module:Class gives a run id that is also a portable file name.
+        model = re.sub(r"[^A-Za-z0-9_.-]", "-", self.model)
+        return f"{model}_{self.dataset}_s{self.seed}_{self.config_hash[:8]}"
 
 
 @dataclass
@@ -102,7 +106,8 @@ def train_and_evaluate(spec: RunSpec, data: DataSplits, device: str, on_epoch=No
         "run_id": spec.run_id, "model": spec.model, "dataset": spec.dataset, "seed": spec.seed,
         "profile": spec.profile, "config_hash": spec.config_hash, "hparams": json.dumps(spec.hparams, sort_keys=True),
         "train_config": json.dumps(spec.train.to_dict()), "eval_config": json.dumps(spec.eval.to_dict()),
-        "binarize": spec.binarize, "device": device, "status": "ok", "reason": "", **versions()})
+        "binarize": spec.binarize, "device": device, "precision": spec.train.precision, "status": "ok", "reason": "",
+        **versions()})
     try:
         torch.manual_seed(spec.seed)
         model = _trained_model(spec, data, device, cell, on_epoch)
@@ -133,6 +138,7 @@ def _trained_model(spec: RunSpec, data: DataSplits, device: str, cell: CellResul
     if spec.trained:
         cell.run |= {**spec.trained.training, "train_seconds": 0.0, "weights_from": spec.trained.run_id}
         return load_model(Path(spec.trained.checkpoint)).to(device)
+    check_precision(spec.train.precision, device)  # this worker's hardware: a Ray cluster's machines may differ
     model = build_model(spec.model, data.image_shape, spec.hparams).to(device)
 
     def report(snapshot):

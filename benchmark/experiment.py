@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.errors import UserError
+from benchmark.precision import DEFAULT_PRECISION
 from benchmark.results import METRIC_COLUMNS, read_csv
 
 RUN_COLUMNS_NEEDED = ["run_id", "model", "dataset", "seed", "status"]
@@ -71,15 +72,24 @@ class Results:
     failed: pd.DataFrame
 
 
+def run_precisions(runs: pd.DataFrame) -> pd.Series:
+    """Each run's training precision; a runs.csv written before the column existed trained in fp32."""
+    if "precision" not in runs:
+        return pd.Series(DEFAULT_PRECISION, index=runs.index, dtype=object)
+    return runs["precision"].astype(object).where(runs["precision"].notna(), DEFAULT_PRECISION).astype(str)
+
+
 def _config_labels(ok_runs: pd.DataFrame) -> pd.Series:
-    """The model name, or "model (abc123)" where one model ran with several configurations on a dataset."""
+    """The model name, "model@bf16" for a run trained in another precision than fp32 (never averaged with
+    fp32 runs), and " (abc123)" added where one such name ran with several configurations on a dataset."""
+    model = ok_runs["model"].astype(str) + run_precisions(ok_runs).map(
+        lambda p: "" if p == DEFAULT_PRECISION else f"@{p}")
     present = [c for c in CONFIG_COLUMNS if c in ok_runs.columns]
     if not present or ok_runs.empty:
-        return ok_runs["model"].astype(str)
+        return model
     keys = ok_runs[present].astype(str).agg("|".join, axis=1)
     digest = keys.map(lambda k: hashlib.sha256(k.encode()).hexdigest()[:6])
-    configs = digest.groupby([ok_runs["dataset"], ok_runs["model"]]).transform("nunique")
-    model = ok_runs["model"].astype(str)
+    configs = digest.groupby([ok_runs["dataset"], model]).transform("nunique")
     return model.where(configs <= 1, model + " (" + digest + ")")
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from benchmark.errors import UserError
+from benchmark.errors import UserError, choices
+from benchmark.precision import DEFAULT_PRECISION, PRECISIONS
 
 # --------------------------------------------------------------------------- value parsers
 
@@ -71,6 +72,14 @@ def _number(minimum: float) -> Callable:
     return parse
 
 
+def _one_of(names: tuple[str, ...]) -> Callable:
+    def parse(value, where: str) -> str:
+        if str(value) not in names:
+            raise UserError(f"{where} {value!r}: unknown; choices: {choices(names)}")
+        return str(value)
+    return parse
+
+
 # --------------------------------------------------------------------------- the table
 
 
@@ -105,6 +114,9 @@ RUN_OPTIONS = [
     RunOption("out", "Folder holding the experiments (default: results).", (str,), default="results"),
     RunOption("experiment", "Experiment subfolder (default: the profile's name).", (str,)),
     RunOption("device", "auto (default), cpu, cuda or mps.", (str,), default="auto"),
+    RunOption("precision", "Training arithmetic: fp32 (default) or bf16 (bfloat16 autocast where the CPU or GPU has "
+              "it natively; evaluation stays float32). Part of the run id.", (str,), _one_of(PRECISIONS),
+              default=DEFAULT_PRECISION),
     RunOption("jobs", "Grid cells run at once on this machine, each in its own process (default 1).", (int,),
               _integer(1), default=1),
     RunOption("executor", "local (default) or ray.", (str,), default="local"),

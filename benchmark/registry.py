@@ -1,4 +1,5 @@
-"""Model registry: the one place that maps a user-facing name to a model class. One line per model.
+"""Model registry: the one place that maps a user-facing name to a model class. One line per built-in
+model; installed plug-ins and `package.module:Class` names come through benchmark.plugins.
 
 It sits above both model folders (models/ holds the contract and SWAE, baselines/ builds on models/),
 so neither folder imports the other upward.
@@ -10,6 +11,7 @@ from baselines.vae import VAE
 from baselines.vampprior import VampPrior
 from baselines.wae import WAE
 from benchmark.errors import UserError, choices
+from benchmark.plugins import PluginModel, import_model_class, installed_models, is_class_path
 from models.contract import AutoEncoder
 from models.swae import SWAE, SWAEXZ, SWAEZRec
 
@@ -28,17 +30,36 @@ ABLATIONS: dict[str, type[AutoEncoder]] = {
 }
 
 
-def known_models() -> dict[str, type[AutoEncoder]]:
-    """Every name a run may give (--models, --set, a study's [hparams]); read at each call, so that a
-    model registered after import counts."""
+def builtin_models() -> dict[str, type[AutoEncoder]]:
     return MODELS | ABLATIONS
 
 
+def plugin_models() -> dict[str, PluginModel]:
+    """The installed plug-in models (entry points of the group aebench.models), by name; never a built-in's."""
+    return installed_models(frozenset(builtin_models()))
+
+
+def known_models() -> list[str]:
+    """Every name a run may give (--models, --set, a study's [hparams]) besides `module:Class` names: the
+    built-in models and the installed plug-ins; read at each call, so that a model registered after
+    import counts."""
+    return [*builtin_models(), *plugin_models()]
+
+
+def is_known_model(name: str) -> bool:
+    return name in known_models() or is_class_path(name)
+
+
 def get_model_class(name: str) -> type[AutoEncoder]:
-    known = known_models()
-    if name not in known:
-        raise UserError(f"unknown model '{name}'; choices: {choices(known)}")
-    return known[name]
+    """The class of a built-in name, an installed plug-in's name or a `package.module:Class` name."""
+    if name in builtin_models():
+        return builtin_models()[name]
+    if is_class_path(name):
+        return import_model_class(name, name)
+    if name in (plugins := plugin_models()):
+        return import_model_class(plugins[name].target, name)
+    raise UserError(f"unknown model '{name}'; choices: {choices(known_models())}, or a plug-in's "
+                    "package.module:Class")
 
 
 def build_model(name: str, image_shape, overrides: dict | None = None) -> AutoEncoder:

@@ -18,8 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.atomic import write_atomic
-from benchmark.experiment import Results, experiment_note, load_results
+from benchmark.experiment import Results, experiment_note, load_results, run_precisions
 from benchmark.intervals import INTERVAL_COLUMNS, add_intervals, interval_reasons
+from benchmark.precision import DEFAULT_PRECISION
 from benchmark.render import TERMINAL_LEGEND, latex_table, markdown_table, md_escape, plain_table
 from benchmark.results import read_csv, rescored
 from benchmark.stats import FriedmanResult, cd_groups
@@ -202,6 +203,18 @@ def cost_line(runs: pd.DataFrame) -> str:
             f"of a resumed study are not counted).")
 
 
+def mixed_precision_line(runs: pd.DataFrame) -> str:
+    """Says that the runs trained in more than one precision, and how the tables keep them apart."""
+    counts = run_precisions(runs).value_counts()
+    if len(counts) < 2:
+        return ""
+    spelled = " and ".join(f"{n} in {p}" for p, n in sorted(counts.items()))
+    return (f"**Mixed precisions.** Of the {len(runs)} runs, {spelled}. A model trained in another precision than "
+            f"{DEFAULT_PRECISION} is a row of its own (`model@bf16`), never averaged with {DEFAULT_PRECISION} runs; "
+            "compare models within one precision: a difference between rows of different precisions mixes a "
+            "difference of models with one of arithmetic (docs/evaluation.md, \"Training precision\").")
+
+
 def rescored_line(runs: pd.DataFrame) -> str:
     """Says which runs trained nothing here (run --weights-from) and so cost evaluation only."""
     marked = rescored(runs)
@@ -219,7 +232,9 @@ def _intro(results: Results) -> list[str]:
     return [f"# Report: {name}", "",
             f"Experiment `{name}`; generated {datetime.now(timezone.utc).isoformat(timespec='seconds')}"
             + (f"; profile {profiles}" if profiles else "")
+            + f"; training precision {', '.join(sorted(run_precisions(runs).unique())) or DEFAULT_PRECISION}"
             + f"; {len(runs) - len(results.failed)} successful runs, {len(results.failed)} failed.", "",
+            *_paragraph(mixed_precision_line(runs)),
             *_paragraph(cost_line(runs)),
             *_paragraph(rescored_line(runs)),
             *_paragraph(f"**Note.** {note}" if (note := experiment_note(results.folder)) else ""),

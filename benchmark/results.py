@@ -28,9 +28,10 @@ RUN_COLUMNS = [
     "train_config", "eval_config", "binarize", "epochs_run", "best_epoch", "best_val_loss", "stopped",
     "train_seconds", "eval_seconds", "device", "torch_version", "python_version", "git_commit", "finished_at",
     "weights_from",  # a run that scored another run's weights (run --weights-from): that run's id
+    "precision",  # the training arithmetic, fp32 or bf16 (benchmark.precision); empty in older files: fp32
 ]
 # Columns added after results were first written: an older runs.csv lacks them and reads as empty there.
-ADDED_RUN_COLUMNS = ["stopped", "weights_from"]
+ADDED_RUN_COLUMNS = ["stopped", "weights_from", "precision"]
 METRIC_COLUMNS = ["run_id", "model", "dataset", "seed", "metric", "value", "split", "n", "backbone"]
 
 

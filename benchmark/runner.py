@@ -21,12 +21,13 @@ from benchmark.evaluation import check_fid_sizes
 from benchmark.errors import UserError
 from benchmark.executors import SerialExecutor
 from benchmark.options import eval_settings
+from benchmark.precision import DEFAULT_PRECISION
 from benchmark.profiles import Profile, get_profile, model_settings
 from benchmark.progress import GridProgress, StatusLine
 from benchmark.provenance import versions
-from benchmark.registry import MODELS, get_model_class
+from benchmark.model_check import check_model_contract
+from benchmark.registry import MODELS, builtin_models, get_model_class
 from benchmark.results import ResultsStore
-from benchmark.training import TrainConfig
 
 
 @dataclass
@@ -40,11 +41,12 @@ class GridOutcome:
 
 def plan(profile: Profile, models: list[str], datasets: list[str], seeds: list[int],
          epochs: int | None = None, overrides: dict[str, dict] | None = None,
-         eval_overrides: dict | None = None) -> list[RunSpec]:
+         eval_overrides: dict | None = None, precision: str = DEFAULT_PRECISION) -> list[RunSpec]:
     """Resolve the grid; raises UserError for any unknown name or bad value before anything runs.
 
     overrides: {model_name: {field: value}} from the user, applied over the profile's settings.
     eval_overrides: {EvalConfig field: value} (--fid-backbone, --fid-samples, ...) over the profile's.
+    precision: the training arithmetic (benchmark.precision), part of every run id but fp32's.
     """
     for dataset in datasets:
         get_spec(dataset)
@@ -54,7 +56,7 @@ def plan(profile: Profile, models: list[str], datasets: list[str], seeds: list[i
         if name not in models:
             raise UserError(f"hyperparameters (--set or [hparams]) name model '{name}', which is not in this run "
                             f"({', '.join(models)})")
-    train = profile.train if epochs is None else TrainConfig(**(profile.train.to_dict() | {"epochs": epochs}))
+    train = dataclasses.replace(profile.train, precision=precision, **({} if epochs is None else {"epochs": epochs}))
     specs = []
     for model in models:
         cls = get_model_class(model)
@@ -68,7 +70,8 @@ def plan_config(config: dict) -> tuple[Profile, list[RunSpec]]:
     """The profile and grid of a resolved run configuration (benchmark.study.resolve): what `run` trains."""
     profile = get_profile(config["profile"])
     specs = plan(profile, config.get("models", list(MODELS)), config.get("datasets", [profile.dataset]),
-                 config["seeds"], config.get("epochs"), config["hparams"], eval_overrides=eval_settings(config))
+                 config["seeds"], config.get("epochs"), config["hparams"], eval_overrides=eval_settings(config),
+                 precision=config.get("precision", DEFAULT_PRECISION))
     return profile, specs
 
 
@@ -80,11 +83,17 @@ def save_resolved_config(folder, config: dict, specs: list[RunSpec]) -> None:
 
 def preflight(specs: list[RunSpec], data_root, device: str) -> None:
     """Load every dataset of the grid and check each model's settings and the FID sample sizes against it,
-    so that missing data or an impossible setting (more pseudo-inputs than images, an Inception FID on
-    too few images) fails before anything is written."""
+    and a plug-in model's contract on it (benchmark.model_check), so that missing data, an impossible
+    setting (more pseudo-inputs than images, an Inception FID on too few images) or a broken plug-in
+    fails before anything is written."""
+    checked = set()
     for spec in specs:
         data = cached_dataset(spec.dataset, spec.binarize, data_root, device)
-        get_model_class(spec.model).Config.from_overrides(spec.hparams, spec.model).check_data(len(data.train_x))
+        cls = get_model_class(spec.model)
+        cls.Config.from_overrides(spec.hparams, spec.model).check_data(len(data.train_x))
+        if spec.model not in builtin_models() and (spec.model, spec.dataset) not in checked:  # a plug-in
+            check_model_contract(spec.model, cls, spec.hparams, data)
+            checked.add((spec.model, spec.dataset))
         check_fid_sizes(spec.eval, data.scored_on(spec.split))  # Inception's sample sizes, on this split
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from benchmark.errors import UserError, choices
 from benchmark.options import DEFAULTS, RUN_OPTIONS, parse_options
-from benchmark.registry import known_models
+from benchmark.registry import is_known_model
 from benchmark.tomlfile import read_toml
 
 # key -> accepted TOML types: every run option, plus the per-model hyperparameter tables
@@ -64,7 +64,7 @@ def resolve(study: dict, given: dict, overrides: dict[str, dict], study_path: st
     tables = study.get("hparams", {})
     if given.get("models") is not None:  # --models narrowed the file's grid: the left-out models' tables stay unused
         tables = {model: fields for model, fields in tables.items()
-                  if model in resolved["models"] or model not in known_models()}  # a misnamed table still fails
+                  if model in resolved["models"] or not is_known_model(model)}  # a misnamed table still fails
     hparams = {model: dict(fields) for model, fields in tables.items()}
     for model, fields in overrides.items():
         hparams.setdefault(model, {}).update(fields)

@@ -30,6 +30,7 @@ import torch
 
 from benchmark.data import DataSplits
 from benchmark.optim import OPTIMIZERS, make_optimizer
+from benchmark.precision import DEFAULT_PRECISION, PRECISIONS, training_autocast
 from benchmark.progress import EpochProgress, GridProgress, StatusLine
 from models.contract import AutoEncoder, HyperparameterError
 
@@ -42,6 +43,7 @@ class TrainConfig:
     optimizer: str = "adam"
     patience: int = 10  # epochs without a better validation loss before stopping
     eval_batch_size: int = 1000
+    precision: str = DEFAULT_PRECISION  # fp32 | bf16: the arithmetic of the training steps (benchmark.precision)
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "patience", "eval_batch_size"):
@@ -51,9 +53,16 @@ class TrainConfig:
             raise HyperparameterError(f"training lr = {self.lr!r}: must be > 0")
         if self.optimizer not in OPTIMIZERS:
             raise HyperparameterError(f"training optimizer = {self.optimizer!r}: must be one of {', '.join(OPTIMIZERS)}")
+        if self.precision not in PRECISIONS:
+            raise HyperparameterError(f"training precision = {self.precision!r}: must be one of {', '.join(PRECISIONS)}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings; the default precision is left out, so that every fp32 run keeps the run id (a hash of
+        this) it had before precision was an option."""
+        settings = asdict(self)
+        if settings["precision"] == DEFAULT_PRECISION:
+            del settings["precision"]
+        return settings
 
 
 VALIDATION_SEED = 20210613  # the noise every validation pass draws (independent of the run's seed)
@@ -107,18 +116,20 @@ def full_weight(model: AutoEncoder):
 def _train_epoch(model, data: DataSplits, optimizer, config: TrainConfig, shuffle: torch.Generator) -> dict[str, float]:
     model.train()
     n = len(data.train_x)
+    autocast = training_autocast(config.precision, data.train_x.device.type)
     order = torch.randperm(n, generator=shuffle).to(data.train_x.device)
     names, totals = None, None  # every term's batch-weighted sum, kept on the device in one float64 buffer
     for start in range(0, n, config.batch_size):
         x = data.train_batch(order[start:start + config.batch_size])
-        terms = model.loss(x)
+        with autocast:  # the forward and loss only: the backward and the update run outside it, on float32 weights
+            terms = model.loss(x)
         if not torch.isfinite(terms["loss"]):  # the step's one host sync
             raise NonFiniteLoss(f"non-finite loss ({terms['loss'].item()}) at batch {start // config.batch_size}")
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         optimizer.step()
         model.after_step()
-        values = torch.stack([value.detach() for value in terms.values()])
+        values = torch.stack([value.detach().double() for value in terms.values()])
         if totals is None:
             names, totals = list(terms), torch.zeros(len(terms), dtype=torch.float64, device=values.device)
         totals.add_(values, alpha=len(x))

@@ -57,7 +57,7 @@ from benchmark.cell import RunSpec, cached_dataset
 from benchmark.errors import UserError, choices
 from benchmark.evaluation import EvalConfig, metric_names
 from benchmark.metrics.directions import HIGHER, LOWER, direction
-from benchmark.options import RUN_OPTIONS, eval_settings
+from benchmark.options import DEFAULTS, RUN_OPTIONS, eval_settings
 from benchmark.profiles import Profile, get_profile, model_settings
 from benchmark.registry import MODELS, get_model_class
 from benchmark.results import ResultsStore, csv_bytes
@@ -76,6 +76,8 @@ TUNING_COLUMNS = ["model", "dataset", "trial", "hparams", "status", "criterion",
                   "on_edge", "draw", "trials", "budget", "space", "seeds", "run_ids"]
 # Options copied into tuned.toml when set: what decides a run's numbers besides the grid.
 CARRIED_OPTIONS = ["epochs", "data_root", "out"] + [o.key for o in RUN_OPTIONS if o.target == "eval"]
+# Carried only when it differs from the default, so an fp32 tune writes the tuned.toml it always wrote.
+CARRIED_UNLESS_DEFAULT = ["precision"]
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,10 @@ def check_criterion(select_by: str, evaluation: EvalConfig) -> str:
     return select_by
 
 
+def precision(config: dict) -> str:
+    return config.get("precision", DEFAULTS["precision"])
+
+
 def scored_metrics(evaluation: EvalConfig) -> list[str]:
     """The metrics with a direction that evaluate() writes under this configuration."""
     return [name for name in metric_names(evaluation) if direction(name)]
@@ -202,7 +208,8 @@ def study_setup(tuning: Tuning, profile: Profile, model: str) -> dict:
     """What the model's trials share (everything a run id hashes but the searched values and the seed),
     with the seeds and the objectives: a study learns only from results of the same setup."""
     config = tuning.config
-    base = plan(profile, [model], [tuning.dataset], [0], config.get("epochs"), None, eval_settings(config))[0]
+    base = plan(profile, [model], [tuning.dataset], [0], config.get("epochs"), None, eval_settings(config),
+                precision(config))[0]
     identity = dataclasses.replace(base, split=VAL).identity()
     searched = {field for field in get_model_class(model).search_space}
     identity["hparams"] = {k: v for k, v in identity.pop("hparams").items() if k not in searched}
@@ -214,7 +221,7 @@ def make_trial(tuning: Tuning, profile: Profile, model: str, number: int, draw: 
     config = tuning.config
     values = tuning.spaces[model].field_values(draw)
     specs = plan(profile, [model], [tuning.dataset], config["seeds"], config.get("epochs"), {model: values},
-                 eval_settings(config))
+                 eval_settings(config), precision(config))
     return Trial(model, number, draw, values, tuple(dataclasses.replace(spec, split=VAL) for spec in specs))
 
 
@@ -373,6 +380,7 @@ def tuned_study(tuning: Tuning, selected: dict[str, Trial], table: pd.DataFrame)
     keys = {"models": list(selected), "datasets": [tuning.dataset], "profile": config["profile"],
             "experiment": f"{config['experiment']}-tuned", "note": tuned_note(tuning)}
     keys |= {key: config[key] for key in CARRIED_OPTIONS if config.get(key) is not None}
+    keys |= {key: config[key] for key in CARRIED_UNLESS_DEFAULT if config.get(key, DEFAULTS[key]) != DEFAULTS[key]}
     lines = [f"# {line}" for line in study_header(tuning, table)]
     lines += [f"{key} = {toml_value(value)}" for key, value in keys.items()]
     for model, trial in selected.items():

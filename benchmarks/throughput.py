@@ -1,6 +1,7 @@
 """Training throughput of the suite's loop against pythae's, on identical networks, data and optimiser.
 
     python benchmarks/throughput.py [--network mlp|conv|both] [--repeats 5] [--epochs 2] [--threads 1]
+                                    [--precision fp32[,bf16]]
 
 pythae is optional (`pip install -e ".[bench]"`); without it the suite alone is measured.
 
@@ -25,12 +26,25 @@ What is timed, per epoch, and summed over the --epochs epochs of a run:
 Runs alternate (suite, pythae, suite, ...) so that a change in the machine's load hits both sides.
 Both models are checked to compute the same loss on one batch with the same noise before timing.
 
+--precision fp32,bf16: the suite trains in each precision (TrainConfig.precision, so its epochs run the
+forward and loss under torch.autocast, bfloat16, as `aebench run --precision bf16` does), the runs
+alternating (suite fp32, suite bf16, pythae fp32, suite fp32, ...). pythae has no bf16: it is timed in
+fp32 only, and only when fp32 is among the precisions, and suite/pythae compares the two in fp32. The
+bf16 speed-up compares the suite with itself: its fp32 median time over its bf16 median time. bf16 is
+refused (one line on stderr, exit code 2) on a CPU without native bfloat16. The default, fp32 alone,
+measures what the script always measured.
+
 Reading the output: images/s per run, the median per side, and suite/pythae (above 1: the suite is
 faster). "Kernels" are the matrix products (and, for conv, convolutions) of one training step,
 recorded from a real step and replayed alone at the same shapes and memory layouts: their rate is
 what this machine's math libraries reach on this step's work, and "% of the kernels' rate" is how
 much of it a whole training step keeps (the rest goes to elementwise work, the optimiser and Python).
-On a busy machine every number moves with the load, which is printed.
+With several precisions every row is labelled with its precision ("suite bf16"), the kernels are
+recorded and replayed once per precision (bf16's are the bfloat16 products autocast runs), and a
+line "bf16 speed-up" gives the suite's fp32 time over its bf16 time (above 1: bf16 is faster).
+The line "CPU:" names the CPU (its model name, and which of avx512_bf16 / amx_bf16 it has: AMX is what
+makes bf16 fast on Intel CPUs), so that every figure says where it comes from. On a busy machine every
+number moves with the load, which is printed.
 """
 from __future__ import annotations
 
@@ -58,8 +72,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from baselines.vae import VAE, VAEConfig  # noqa: E402
 from benchmark import training  # noqa: E402
 from benchmark.data import load_dataset  # noqa: E402
+from benchmark.errors import UserError  # noqa: E402
+from benchmark.precision import check_precision, cpu_description, training_autocast  # noqa: E402
 from models.contract import AutoEncoder  # noqa: E402
-from models.networks import Reshape  # noqa: E402
+from models.networks import Float32Output, Reshape  # noqa: E402
 
 try:
     import pythae
@@ -90,19 +106,20 @@ class MLPPosterior(nn.Module):
 
     def forward(self, x):
         h = self.body(x)
-        return self.mean(h), self.logvar(h)
+        return self.mean(h).float(), self.logvar(h).float()  # float32 under bf16 autocast, as the suite's bodies
 
 
 class MLPVAE(VAE):
     """The suite's VAE (its loss and Bernoulli likelihood) on pythae's default MLP layers. The decoder
-    ends in logits, as the suite's decoders do; pythae's ends in a sigmoid."""
+    ends in logits, as the suite's decoders do; pythae's ends in a sigmoid. Both hand float32 back, as the
+    suite's bodies do (models.networks.Float32Output), so that a bf16 run computes its loss in float32."""
 
     def __init__(self, image_shape):
         AutoEncoder.__init__(self, image_shape, VAEConfig(latent_dim=LATENT))
         pixels = image_shape[0] * image_shape[1] * image_shape[2]
         self.encoder = MLPPosterior(pixels)
         self.decoder = nn.Sequential(nn.Linear(LATENT, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, pixels),
-                                     Reshape(*image_shape))
+                                     Reshape(*image_shape), Float32Output())
 
     def posterior(self, x):
         return self.encoder(x)
@@ -174,10 +191,11 @@ def timed(fn, seconds: list):
     return wrapper
 
 
-def time_suite(model, data, epochs: int) -> float:
-    """Seconds of the training epochs of benchmark.training.fit (validation excluded)."""
+def time_suite(model, data, epochs: int, precision: str) -> float:
+    """Seconds of the training epochs of benchmark.training.fit in `precision` (validation excluded)."""
     seconds: list[float] = []
-    config = training.TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, optimizer="adam", patience=epochs)
+    config = training.TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, optimizer="adam", patience=epochs,
+                                  precision=precision)
     with mock.patch.object(training, "_train_epoch", timed(training._train_epoch, seconds)):
         result = training.fit(model, data, config, seed=SEED, progress=False)
     if result.status != "ok" or len(seconds) != epochs:
@@ -248,11 +266,13 @@ def fresh(spec):
     return torch.randn(size, dtype=dtype).as_strided(shape, stride)
 
 
-def step_kernels(model, x) -> list:
-    """The kernels of one training step of `model` (forward and backward) on the batch x."""
+def step_kernels(model, x, precision: str) -> list:
+    """The kernels of one training step of `model` (forward and backward) on the batch x in `precision`."""
     model = copy.deepcopy(model)
     with RecordKernels() as recorder:
-        model.loss(x)["loss"].backward()
+        with training_autocast(precision, x.device.type):  # the forward and loss, as benchmark.training
+            loss = model.loss(x)["loss"]
+        loss.backward()
     return recorder.calls
 
 
@@ -282,10 +302,10 @@ def describe(func, args) -> str:
     return f"conv{'T' if args[7] else ''} backward  grad {shapes[0]}, input {shapes[1]}, weight {shapes[2]}"
 
 
-def measure_kernels(model, x) -> tuple[float, float]:
+def measure_kernels(model, x, precision: str) -> tuple[float, float]:
     """Prints each kernel of a step with its rate; returns (FLOPs per step, seconds of them back to back)."""
     flops = seconds = 0.0
-    calls = step_kernels(model, x)
+    calls = step_kernels(model, x, precision)
     for func, args, kwargs in calls:
         f, s = time_kernel(func, args, kwargs)
         flops, seconds = flops + f, seconds + s
@@ -317,54 +337,99 @@ def same_loss(suite, theirs, x) -> str:
     return f"suite {mine:.4f}, pythae {other:.4f}"
 
 
-def benchmark_network(network: str, data, repeats: int, epochs: int) -> None:
+def run_sides(precisions: list[str], with_pythae: bool) -> list[tuple[str, str]]:
+    """(who, precision) of the runs of one round, in turn: the suite in each precision, then pythae in fp32
+    (it has no bf16) when fp32 is measured, the precision suite/pythae compares in."""
+    sides = [("suite", precision) for precision in precisions]
+    return sides + [("pythae", "fp32")] if with_pythae and "fp32" in precisions else sides
+
+
+def precision_tag(precision: str, precisions: list[str]) -> str:
+    """' bf16', say, to label a figure; nothing when fp32 alone is measured (the script's output before
+    --precision)."""
+    return "" if precisions == ["fp32"] else f" {precision}"
+
+
+def benchmark_network(network: str, data, repeats: int, epochs: int, precisions: list[str]) -> None:
     shape, n = data.image_shape, len(data.train_x)
     suite, theirs = build_pair(network, shape)
     print(f"\nnetwork {network}: {sum(p.numel() for p in suite.parameters()):,} parameters"
           + (f" (pythae's copy: {sum(p.numel() for p in theirs.parameters()):,})" if theirs is not None else ""))
     if theirs is not None:
         print(f"  same loss on one batch with the same noise: {same_loss(suite, theirs, data.train_x[:BATCH])}")
-    print("  kernels of one training step (batch 100), each replayed alone:")
-    step_flops, kernel_seconds = measure_kernels(suite, data.train_x[:BATCH])
-    rates = {"suite": [], "pythae": []}
+    kernels = {}  # precision: (FLOPs of a step, seconds of its kernels)
+    for precision in precisions:
+        tag = precision_tag(precision, precisions)
+        print(f"  kernels of one{tag} training step (batch 100), each replayed alone:")
+        kernels[precision] = measure_kernels(suite, data.train_x[:BATCH], precision)
+    sides = run_sides(precisions, theirs is not None)
+    labels = {side: side[0] + precision_tag(side[1], precisions) for side in sides}
+    width = max(6, *map(len, labels.values()))
+    rates = {side: [] for side in sides}
     for run in range(1, repeats + 1):
-        for side in ("suite", "pythae") if theirs is not None else ("suite",):
+        for side in sides:
+            who, precision = side
             suite, theirs = build_pair(network, shape)
-            seconds = time_suite(suite, data, epochs) if side == "suite" else time_pythae(theirs, data, epochs)
+            seconds = (time_suite(suite, data, epochs, precision) if who == "suite"
+                       else time_pythae(theirs, data, epochs))
             rates[side].append(epochs * n / seconds)
-            print(f"  run {run} {side:<6} {rates[side][-1]:8.0f} images/s  ({seconds:.2f} s for {epochs} epoch(s))")
+            print(f"  run {run} {labels[side]:<{width}} {rates[side][-1]:8.0f} images/s  "
+                  f"({seconds:.2f} s for {epochs} epoch(s))")
     steps = epochs * -(-n // BATCH)
-    medians = {side: statistics.median(r) for side, r in rates.items() if r}
-    line = "  median: " + ", ".join(f"{side} {m:.0f} images/s" for side, m in medians.items())
-    if "pythae" in medians:
-        line += f"; suite/pythae {medians['suite'] / medians['pythae']:.2f}"
+    medians = {side: statistics.median(r) for side, r in rates.items()}
+    line = "  median: " + ", ".join(f"{labels[side]} {m:.0f} images/s" for side, m in medians.items())
+    if ("pythae", "fp32") in medians:
+        line += f"; suite/pythae {medians['suite', 'fp32'] / medians['pythae', 'fp32']:.2f}"
     print(line)
+    if {("suite", "fp32"), ("suite", "bf16")} <= medians.keys():
+        faster = medians["suite", "bf16"] / medians["suite", "fp32"]  # of images/s: fp32's time over bf16's
+        print(f"  bf16 speed-up (suite fp32 time / suite bf16 time): {faster:.2f}x")
     for side, m in medians.items():
+        step_flops, kernel_seconds = kernels[side[1]]
         step = epochs * n / m / steps
-        print(f"  a {side} step: {step * 1e3:.2f} ms, {step_flops / step / 1e9:.1f} GFLOP/s, "
+        print(f"  a {labels[side]} step: {step * 1e3:.2f} ms, {step_flops / step / 1e9:.1f} GFLOP/s, "
               f"{kernel_seconds / step:.0%} of the kernels' rate")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", choices=("mlp", "conv", "both"), default="both")
     parser.add_argument("--repeats", type=int, default=5, help="runs per side, alternating")
     parser.add_argument("--epochs", type=int, default=2, help="training epochs per run")
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+    parser.add_argument("--precision", default="fp32",
+                        help="comma-separated, among fp32,bf16: the suite's precisions, timed alternately")
     args = parser.parse_args()
     if args.repeats < 1 or args.epochs < 1 or args.threads < 1:
         parser.error("--repeats, --epochs and --threads must be >= 1")
+    args.precisions = list(dict.fromkeys(args.precision.split(",")))  # in the order given, each once
+    try:
+        for precision in args.precisions:  # refused before anything is measured
+            check_precision(precision, "cpu")
+    except UserError as error:
+        parser.exit(2, f"{error}\n")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     torch.set_num_threads(args.threads)
     data = load_dataset(DATASET)
     other = f" against pythae {metadata.version('pythae')} (BaseTrainer)" if pythae is not None else ""
     print(f"throughput: the suite (benchmark.training.fit){other}; CPU, torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread(s); load average {load_average()}")
+    print(cpu_description())
     if pythae is None:
         print("pythae is not installed (pip install -e \".[bench]\"): measuring the suite alone")
+    sides = run_sides(args.precisions, pythae is not None)
+    if args.precisions != ["fp32"]:
+        pythae_note = "" if pythae is None else "; pythae has no bf16: " + (
+            "it runs in fp32 only" if ("pythae", "fp32") in sides else "not measured without fp32")
+        print(f"precision: the suite in {', '.join(args.precisions)}{pythae_note}")
     print(f"data: {DATASET}, {len(data.train_x)} training images (grey), batch {BATCH}, Adam lr {LR:g}, "
-          f"{args.epochs} epoch(s) per run, {args.repeats} run(s) per side" + (", alternating" if pythae else ""))
+          f"{args.epochs} epoch(s) per run, {args.repeats} run(s) per side" + (", alternating" if len(sides) > 1 else ""))
     for network in ("mlp", "conv") if args.network == "both" else (args.network,):
-        benchmark_network(network, data, args.repeats, args.epochs)
+        benchmark_network(network, data, args.repeats, args.epochs, args.precisions)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ to know which model it is.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import typing
 from dataclasses import dataclass
@@ -199,5 +200,18 @@ class AutoEncoder(nn.Module):
 
 
 def per_image_sum(t: torch.Tensor) -> torch.Tensor:
-    """Sum over every dimension but the batch: per-image SSE, KL over latent dims, ..."""
-    return t.flatten(1).sum(1)
+    """Sum over every dimension but the batch: per-image SSE, KL over latent dims, ...; in float32 at least
+    (a bfloat16 input, from a network of a model's own under autocast, is summed in float32)."""
+    return (t.float() if t.dtype in LOW_PRECISION else t).flatten(1).sum(1)
+
+
+LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+@contextlib.contextmanager
+def without_autocast(t: torch.Tensor):
+    """Runs a statistic between codes or images (distances, kernels) in float32 even while the networks
+    train under autocast: its differences of near-equal numbers would lose their digits in bfloat16, and
+    it is cheap next to the networks."""
+    with torch.autocast(t.device.type, enabled=False):
+        yield

@@ -3,6 +3,10 @@
 Each builder returns a module: encoders map (N, C, H, W) to (N, out_dim); decoders map (N, latent)
 to LOGITS shaped (N, C, H, W) (models apply the sigmoid, so Bernoulli losses can use the stable
 logits form). Models never define their own bodies: they ask here.
+
+Every body ends in Float32Output: under bf16 training (torch.autocast, benchmark.precision) its layers
+compute in bfloat16, but what it hands the model is float32, so a model's objective (likelihood, KL,
+MMD, mixture prior) is computed in float32 as in an fp32 run. In float32 the cast is a no-op.
 """
 from __future__ import annotations
 
@@ -54,7 +58,15 @@ class ClampLogits(nn.Module):
         self.bound = math.log((1 - margin) / margin)
 
     def forward(self, logits):
-        return logits.clamp(-self.bound, self.bound)
+        return logits.float().clamp(-self.bound, self.bound)  # float32: a bfloat16 bound would move the margin
+
+
+class Float32Output(nn.Module):
+    """The last step of every body: its output in float32 (bfloat16 under autocast; unchanged otherwise).
+    It has no parameters, so the bodies' state-dict keys are those of the layers before it."""
+
+    def forward(self, x):
+        return x.float()
 
 
 GATED_GREY_MARGIN = 1.0 / 512  # the papers clamp grey outputs of the gated decoder to [1/512, 1 - 1/512]
@@ -141,7 +153,8 @@ def resolve_arch(arch: str, shape) -> str:
 CHANNELS_LAST = {"gated"}
 
 
-def _laid_out(module: nn.Module, arch: str) -> nn.Module:
+def _laid_out(module: nn.Sequential, arch: str) -> nn.Module:
+    module.append(Float32Output())
     return module.to(memory_format=torch.channels_last) if arch in CHANNELS_LAST else module
 
 

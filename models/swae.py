@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.contract import AutoEncoder, FloatRange, IntRange, per_image_sum
+from models.contract import AutoEncoder, FloatRange, IntRange, per_image_sum, without_autocast
 from models.networks import build_decoder, build_encoder
 from models.pseudo_inputs import PseudoInputs, PseudoInputsConfig
 
@@ -59,7 +59,7 @@ class SWAEConfig(PseudoInputsConfig):  # K (default 100) and init_noise come fro
 
 def nearest_pseudo_inputs(x: torch.Tensor, pseudo_inputs: torch.Tensor, metric: str = "euclidean") -> torch.Tensor:
     """Index of each image's nearest pseudo-input: smallest L2 distance, or largest cosine similarity."""
-    with torch.no_grad():  # the pairing is a choice, not differentiated
+    with torch.no_grad(), without_autocast(x):  # a choice, not differentiated; in float32 under bf16 training too
         images, centres = x.flatten(1), pseudo_inputs.flatten(1)
         if metric == "cosine":
             similarity = F.normalize(images, dim=1, eps=COSINE_EPS) @ F.normalize(centres, dim=1, eps=COSINE_EPS).T

@@ -30,4 +30,14 @@ def test_gated_decoder_bounds_grey_outputs_like_the_paper():
         probabilities = torch.sigmoid(decoder(torch.randn(3, 4) * 1000))
     assert probabilities.min() >= 1 / 512 - 1e-7 and probabilities.max() <= 1 - 1 / 512 + 1e-7
     colour = build_decoder("gated", 4, (3, 32, 32))
-    assert type(colour[-1]).__name__ == "Conv2d"  # colour outputs are not clamped
+    assert not any(type(layer).__name__ == "ClampLogits" for layer in colour)  # colour outputs are not clamped
+
+
+def test_every_body_hands_float32_back_under_bf16_autocast():
+    # What makes every model's objective float32 under --precision bf16 (benchmark.precision).
+    for arch, shape in (("mlp", (1, 8, 8)), ("conv", (1, 28, 28)), ("gated", (1, 28, 28))):
+        encoder, decoder = build_encoder(arch, shape, 6), build_decoder(arch, 3, shape)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            codes, logits = encoder(torch.rand(2, *shape)), decoder(torch.randn(2, 3))
+            inner = encoder[:-1](torch.rand(2, *shape))  # the same body without its last step
+        assert codes.dtype == logits.dtype == torch.float32 and inner.dtype == torch.bfloat16, arch
