@@ -129,7 +129,7 @@ def _train_epoch(model, data: DataSplits, optimizer, config: TrainConfig, shuffl
         terms["loss"].backward()
         optimizer.step()
         model.after_step()
-        values = torch.stack([value.detach().double() for value in terms.values()])
+        values = torch.stack([value.detach() for value in terms.values()])  # summed into float64 below
         if totals is None:
             names, totals = list(terms), torch.zeros(len(terms), dtype=torch.float64, device=values.device)
         totals.add_(values, alpha=len(x))
