@@ -10,8 +10,8 @@ import sys
 
 import click
 
-from benchmark.errors import UserError, choices
-from benchmark.options import RUN_OPTIONS
+from aebench.errors import UserError, choices
+from aebench.run.options import RUN_OPTIONS
 
 
 def _parse_overrides(items: tuple[str, ...]) -> dict[str, dict]:
@@ -52,14 +52,14 @@ def _joined(given: dict) -> dict:
 
 def _executor_and_device(config: dict):
     """Where the cells run and on which device: a Ray cluster picks its own devices (cpu unless asked)."""
-    from benchmark.executors import make_executor
-    from benchmark.precision import check_precision
+    from aebench.run.executors import make_executor
+    from aebench.plumbing.precision import check_precision
 
     executor = make_executor(config["executor"], config["jobs"], config.get("ray_address"),
                              config["ray_cpus_per_run"], config["ray_gpus_per_run"])
     local = config["executor"] == "local" or config["device"] != "auto"
     device = _resolve_device(config["device"]) if local else "cpu"
-    # Only training needs the hardware (--weights-from trains nothing); a Ray worker checks its own (benchmark.cell).
+    # Only training needs the hardware (--weights-from trains nothing); a Ray worker checks its own (aebench.run.cell).
     if config["executor"] == "local" and not config.get("weights_from"):
         check_precision(config["precision"], device)
     return executor, device
@@ -67,13 +67,13 @@ def _executor_and_device(config: dict):
 
 def _fetch_missing(config: dict, datasets: list[str]) -> None:
     """Missing datasets are fetched (unless --no-fetch) before anything is written or trained."""
-    from benchmark.fetch import fetch_missing_datasets
+    from aebench.data.fetch import fetch_missing_datasets
 
     fetch_missing_datasets(datasets, config.get("data_root"), config["fetch"], log=click.echo)
 
 
 def _run_option_flags(command):
-    """Every run option of benchmark.options as a click option (each declared once, there)."""
+    """Every run option of aebench.run.options as a click option (each declared once, there)."""
     for option in reversed(RUN_OPTIONS):
         command = click.option(option.cli_flag, option.key, default=None, multiple=option.repeatable,
                                metavar=option.metavar, help=option.help)(command)
@@ -90,12 +90,12 @@ def run(config_file, sets, retry_failed, quiet, **given):
     """Train and evaluate every (model, dataset, seed) cell not already recorded."""
     from pathlib import Path
 
-    from benchmark.rescoring import attach_trained_weights
-    from benchmark.results import ResultsStore
-    from benchmark.reuse import copy_finished_runs, reuse_sources
-    from benchmark.runner import plan_config, preflight, run_grid, save_resolved_config
-    from benchmark.study import load_study, resolve
-    from benchmark.writer_lock import writing
+    from aebench.run.rescoring import attach_trained_weights
+    from aebench.store.folder import ResultsStore
+    from aebench.run.reuse import copy_finished_runs, reuse_sources
+    from aebench.run.runner import plan_config, preflight, run_grid, save_resolved_config
+    from aebench.run.study import load_study, resolve
+    from aebench.plumbing.writer_lock import writing
 
     config = resolve(load_study(config_file) if config_file else {}, _joined(given), _parse_overrides(sets), config_file)
     prof, specs = plan_config(config)
@@ -140,9 +140,9 @@ def run(config_file, sets, retry_failed, quiet, **given):
 def tune(config_file, budget, select_by, widen, quiet, **given):
     """Choose each model's own hyperparameters on the validation split, B trials per model, and write
     tuned.toml for `run --config` (results in --out/tune-PROFILE unless --experiment)."""
-    from benchmark.profiles import get_profile
-    from benchmark.study import load_study, resolve
-    from benchmark.tuning import plan_tuning, run_tuning, summary_lines
+    from aebench.run.profiles import get_profile
+    from aebench.run.study import load_study, resolve
+    from aebench.tune.tuner import plan_tuning, run_tuning, summary_lines
 
     study = load_study(config_file) if config_file else {}
     if study.get("hparams"):
@@ -164,7 +164,7 @@ def tune(config_file, budget, select_by, widen, quiet, **given):
 def fetch_command(name, data_root):
     """Get NAME for offline use: mnist, fashion-mnist (datasets) or inception (the FID network's
     weights). Checksum-verified and atomic; a second fetch does nothing."""
-    from benchmark.fetch import fetch
+    from aebench.data.fetch import fetch
 
     click.echo(fetch(name, data_root, log=click.echo))
 
@@ -173,11 +173,12 @@ def fetch_command(name, data_root):
 @click.option("--data-root", default=None, help="Folder with IDX files (default: $AEBENCH_DATA or ./data).")
 def list_command(data_root):
     """The models, datasets (and whether each is here), the precisions this CPU trains in, and profiles."""
-    from benchmark.data import DATASETS, availability
-    from benchmark.fetch import DATASET_SOURCES, fetch_status
-    from benchmark.precision import cpu_support_line
-    from benchmark.profiles import PROFILES
-    from benchmark.registry import ABLATIONS, MODELS, plugin_models
+    from aebench.data.builtin import BUILTIN_DATASETS
+    from aebench.data.datasets import availability, plugin_datasets
+    from aebench.data.fetch import DATASET_SOURCES, fetch_status
+    from aebench.plumbing.precision import cpu_support_line
+    from aebench.run.profiles import PROFILES
+    from aebench.catalog.models import ABLATIONS, MODELS, plugin_models
 
     click.echo("Models:")
     for name, cls in MODELS.items():
@@ -190,12 +191,18 @@ def list_command(data_root):
                + (", ".join(f"{p.name} ({p.target}, from {p.package or 'an installed package'})"
                             for p in plugins.values()) or "none installed"))
     click.echo("Datasets:")
-    for name, spec in DATASETS.items():
+    for name, spec in BUILTIN_DATASETS.items():
         reason = availability(name, data_root)
         state = "available" if reason is None else f"NOT available: {reason}"
         if reason is not None and name in DATASET_SOURCES:
             state += f" (run fetches it; or python cli.py fetch {name})"
         click.echo(f"  {name:<14} {spec.description}\n  {'':<14} {state}")
+    datasets = plugin_datasets()
+    click.echo("Plug-in datasets (entry points of aebench.datasets): "
+               + (", ".join(f"{p.name} ({p.target}, from {p.package or 'an installed package'})"
+                            for p in datasets.values()) or "none installed"))
+    click.echo("Your own images: --dataset npz:PATH (arrays x, optional y and split) or folder:PATH[@SIZE] "
+               "(one subfolder per class; resized to SIZE x SIZE only if @SIZE is given); docs/adding-a-dataset.md")
     reason = fetch_status("inception")
     click.echo("FID backbones:\n  classifier     trained by the suite on each dataset, cached: always available")
     click.echo(f"  inception      {'present' if reason is None else f'NOT present: {reason}'} (python cli.py fetch inception)")
@@ -212,8 +219,8 @@ def list_command(data_root):
 @click.option("--no-figures", is_flag=True, help="Tables only (no figures).")
 def report(experiment, out, data_root, no_figures):
     """Tables and figures of EXPERIMENT (a name under --out or a path; default: the latest)."""
-    from benchmark.experiment import resolve_experiment
-    from benchmark.report import write_report
+    from aebench.store.values import resolve_experiment
+    from aebench.report.writer import write_report
 
     outcome = write_report(resolve_experiment(experiment, out), data_root, figures=not no_figures)
     click.echo(outcome.terminal)
@@ -232,7 +239,7 @@ def claims_command(folders, ablation, claims_file, out_file):
     """Does each claim of the SWAE paper hold in the experiment FOLDERs? A Markdown table of SWAE against
     the best baseline per claim, metric and dataset, from summary.csv and comparisons.csv; the claims and
     their lines are declared in --claims."""
-    from benchmark.claims import claims_report, write_claims
+    from aebench.report.claims import claims_report, write_claims
 
     text = claims_report(folders, ablation, claims_file)
     if out_file is None:
@@ -249,8 +256,8 @@ def claims_command(folders, ablation, claims_file, out_file):
 @click.option("--out", default="results", show_default=True, help="Folder holding the experiments.")
 def check(experiment, thresholds, out):
     """Compare EXPERIMENT's mean metrics with the bounds in --thresholds; exit 1 on any regression."""
-    from benchmark.check import check as check_bounds, load_thresholds
-    from benchmark.experiment import load_results, resolve_experiment
+    from aebench.report.check import check as check_bounds, load_thresholds
+    from aebench.store.values import load_results, resolve_experiment
 
     bounds = load_thresholds(thresholds)  # a malformed file is reported before the experiment is read
     folder = resolve_experiment(experiment, out)

@@ -16,15 +16,14 @@ Each model's hyperparameters come from runs.csv (the searched values differ betw
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmark.metrics.directions import HIGHER, direction  # noqa: E402
-from benchmark.results import ResultsStore  # noqa: E402
+from aebench.metrics.directions import HIGHER, direction  # noqa: E402
+from aebench.store.folder import ResultsStore  # noqa: E402
 
 SWAE = "swae"
 HEADLINE = ("recon_sse", "knn5_acc", "linear_acc", "denoise_sse_s0.3", "fid", "fid_gmm", "kid", "kid_gmm",
@@ -42,7 +41,7 @@ def reported(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 
 def column_name(metric: str, backbone) -> str:
-    """The report's column label (benchmark.experiment): the backbone in brackets where there is one."""
+    """The report's column label (aebench.store.values): the backbone in brackets where there is one."""
     return f"{metric} [{backbone}]" if isinstance(backbone, str) and backbone else metric
 
 

@@ -4,7 +4,7 @@
     python benchmarks/classifier_accuracy.py --datasets digits mnist-5k
     python benchmarks/classifier_accuracy.py --datasets mnist --binarize
 
-Trains exactly what `--fid-backbone classifier` caches (benchmark.metrics.classifier_training) and
+Trains exactly what `--fid-backbone classifier` caches (aebench.features.classifier_training) and
 prints, per dataset: the test accuracy, the accuracy on its own validation part, the rounds and steps,
 why it stopped, the validation loss after each round, and the wall time. Training runs on one thread
 (CLASSIFIER_THREADS), so its time is that of one core; on a shared CPU it moves with the load, which
@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmark.data import load_dataset  # noqa: E402
-from benchmark.metrics.classifier_training import CLASSIFIER_VERSION, SCHEDULE, train_classifier  # noqa: E402
+from aebench.data.datasets import load_dataset  # noqa: E402
+from aebench.features.classifier_training import CLASSIFIER_VERSION, SCHEDULE, train_classifier  # noqa: E402
 
 
 def load_average() -> str:

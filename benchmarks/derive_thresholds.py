@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmark.metrics.directions import HIGHER, direction  # noqa: E402
+from aebench.metrics.directions import HIGHER, direction  # noqa: E402
 
 CHECKED = ["recon_sse", "knn5_acc", "linear_acc", "denoise_sse_s0.3", "trustworthiness_k10", "fid", "fid_gmm"]
 RELATIVE_MARGIN = {"fid": 0.20, "fid_gmm": 0.20}  # both samplers' FID (protocol v2), the same noisy estimate

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmark.results import ResultsStore, rescored  # noqa: E402
+from aebench.store.folder import ResultsStore, rescored  # noqa: E402
 
 
 def trained_runs(folders: list[Path]) -> pd.DataFrame:

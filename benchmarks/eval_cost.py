@@ -66,13 +66,13 @@ def main() -> None:
     os.environ["AEBENCH_CACHE"] = str(work / "cache")
     import torch
 
-    import benchmark.metrics.backbones as backbones
-    from benchmark import evaluation as ev
-    from benchmark.data import load_dataset
-    from benchmark.metrics.fid import features_path, reference_statistics
-    from benchmark.metrics.local_structure import fixed_subset
-    from benchmark.profiles import get_profile
-    from benchmark.registry import build_model
+    import aebench.features.backbones as backbones
+    from aebench.run import evaluation as ev
+    from aebench.data.datasets import load_dataset
+    from aebench.metrics.fid import features_path, reference_statistics
+    from aebench.metrics.local_structure import fixed_subset
+    from aebench.run.profiles import get_profile
+    from aebench.catalog.models import build_model
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
     profile = get_profile(args.profile)

@@ -10,9 +10,9 @@ steps after one warm-up step, then the time per step times the steps of one epoc
 profile's 200 epochs (an upper bound: early stopping may end sooner). --profile standard (or any
 other) measures that profile's settings instead, e.g. to design its epoch cap.
 
---precision: the arithmetic of the steps, as `aebench run --precision` trains (benchmark.precision):
+--precision: the arithmetic of the steps, as `aebench run --precision` trains (aebench.plumbing.precision):
 fp32, or bf16, where the forward and the loss run under torch.autocast (bfloat16) and the backward and
-the optimiser step on float32 weights, exactly as benchmark.training's epochs do. bf16 is refused (one
+the optimiser step on float32 weights, exactly as aebench.run.training's epochs do. bf16 is refused (one
 line on stderr, exit code 2) on hardware without native bfloat16. With several precisions, each model
 is built once per precision and the precisions are timed alternately (fp32, bf16, fp32, bf16, ...:
 `--rounds` rounds of `--steps` steps each), so that a change in the machine's load hits all of them.
@@ -49,13 +49,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmark.data import load_dataset  # noqa: E402
-from benchmark.errors import UserError  # noqa: E402
-from benchmark.optim import make_optimizer  # noqa: E402
-from benchmark.precision import check_precision, cpu_description, training_autocast  # noqa: E402
-from benchmark.profiles import get_profile, model_settings  # noqa: E402
-from benchmark.registry import MODELS, build_model  # noqa: E402
-from benchmark.training import TrainConfig  # noqa: E402
+from aebench.data.datasets import load_dataset  # noqa: E402
+from aebench.errors import UserError  # noqa: E402
+from aebench.run.optim import make_optimizer  # noqa: E402
+from aebench.plumbing.precision import check_precision, cpu_description, training_autocast  # noqa: E402
+from aebench.run.profiles import get_profile, model_settings  # noqa: E402
+from aebench.catalog.models import MODELS, build_model  # noqa: E402
+from aebench.run.training import TrainConfig  # noqa: E402
 
 
 def seconds_per_step(model, data, train: TrainConfig, steps: int) -> float:
@@ -67,7 +67,7 @@ def seconds_per_step(model, data, train: TrainConfig, steps: int) -> float:
     for step in range(steps + 1):  # the first step warms up allocators and kernels: not counted
         index = torch.randint(len(data.train_x), (train.batch_size,), generator=generator).to(data.train_x.device)
         started = time.perf_counter()
-        with autocast:  # the forward and loss only, as benchmark.training: backward and update on float32 weights
+        with autocast:  # the forward and loss only, as aebench.run.training: backward and update on float32 weights
             loss = model.loss(data.train_batch(index))["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -15,10 +15,10 @@ folder or one without results, a first folder with a run not in fp32 or a second
 bf16, a pair whose settings (hparams, train_config without its precision, eval_config, binarize) or
 whose metric's qualifiers (split, n, backbone) differ, and two folders that share no pair.
 
-Per (dataset, model) and headline metric (benchmark.tables.HEADLINE_METRICS, fid_gmm included, where
+Per (dataset, model) and headline metric (aebench.report.tables.HEADLINE_METRICS, fid_gmm included, where
 both folders measured it): the means, their difference bf16 - fp32, the seed band (what two independent
 sets of n seeds differ by in 95% of cases, from both precisions' between-seed spreads), a paired t-test
-over seeds (benchmark.stats) and its Holm adjustment over every test of the table. The decision rule
+over seeds (aebench.report.stats) and its Holm adjustment over every test of the table. The decision rule
 (DECISION_RULE below says why):
     within noise  iff  |mean difference| <= the seed band  AND  Holm-adjusted p >= 0.05.
 Then the median training time and epochs of each model in both precisions, and a conclusion: whether
@@ -38,11 +38,11 @@ import pandas as pd
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmark.errors import UserError  # noqa: E402
-from benchmark.experiment import load_results, run_precisions  # noqa: E402
-from benchmark.metrics.directions import ARROWS, direction  # noqa: E402
-from benchmark.stats import holm, pairwise_comparisons  # noqa: E402
-from benchmark.tables import HEADLINE_METRICS, join_names  # noqa: E402
+from aebench.errors import UserError  # noqa: E402
+from aebench.store.values import load_results, run_precisions  # noqa: E402
+from aebench.metrics.directions import ARROWS, direction  # noqa: E402
+from aebench.report.stats import holm, pairwise_comparisons  # noqa: E402
+from aebench.report.tables import HEADLINE_METRICS, join_names  # noqa: E402
 
 ALPHA = 0.05
 PAIR_KEYS = ["model", "dataset", "seed"]
@@ -158,7 +158,7 @@ def seed_band(fp32: pd.Series, bf16: pd.Series) -> float:
 def verdict(row: pd.Series) -> str:
     if row["n_pairs"] < 2:
         return TOO_FEW
-    if math.isnan(row["p_holm"]):  # the t statistic is undefined without variance (benchmark.stats)
+    if math.isnan(row["p_holm"]):  # the t statistic is undefined without variance (aebench.report.stats)
         return NO_VARIANCE
     return WITHIN if abs(row["mean_diff"]) <= row["band"] and row["p_holm"] >= ALPHA else NOT_WITHIN
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmark.tomlfile import read_toml  # noqa: E402
-from benchmark.tuning import toml_value  # noqa: E402
+from aebench.plumbing.tomlfile import read_toml  # noqa: E402
+from aebench.tune.tuner import toml_value  # noqa: E402
 
 SEEDS = [0, 1, 2, 3, 4]
 

@@ -16,7 +16,7 @@ the same grey mnist-5k training images (3500, not binarised), batch 100, Adam (l
         and decoder wrapped as a pythae BaseEncoder / BaseDecoder.
 
 What is timed, per epoch, and summed over the --epochs epochs of a run:
-- suite:  each call of benchmark.training._train_epoch inside benchmark.training.fit (the real loop):
+- suite:  each call of aebench.run.training._train_epoch inside aebench.run.training.fit (the real loop):
           shuffling, batch gathering, loss, the finiteness check, backward, Adam, the loss totals.
           Not timed: fit's validation pass and its copy of the best weights after each epoch.
 - pythae: each call of BaseTrainer.train_step (its real loop): the DataLoader (per-image indexing and
@@ -70,10 +70,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from baselines.vae import VAE, VAEConfig  # noqa: E402
-from benchmark import training  # noqa: E402
-from benchmark.data import load_dataset  # noqa: E402
-from benchmark.errors import UserError  # noqa: E402
-from benchmark.precision import check_precision, cpu_description, training_autocast  # noqa: E402
+from aebench.run import training  # noqa: E402
+from aebench.data.datasets import load_dataset  # noqa: E402
+from aebench.errors import UserError  # noqa: E402
+from aebench.plumbing.precision import check_precision, cpu_description, training_autocast  # noqa: E402
 from models.contract import AutoEncoder  # noqa: E402
 from models.networks import Float32Output, Reshape  # noqa: E402
 
@@ -192,7 +192,7 @@ def timed(fn, seconds: list):
 
 
 def time_suite(model, data, epochs: int, precision: str) -> float:
-    """Seconds of the training epochs of benchmark.training.fit in `precision` (validation excluded)."""
+    """Seconds of the training epochs of aebench.run.training.fit in `precision` (validation excluded)."""
     seconds: list[float] = []
     config = training.TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, optimizer="adam", patience=epochs,
                                   precision=precision)
@@ -270,7 +270,7 @@ def step_kernels(model, x, precision: str) -> list:
     """The kernels of one training step of `model` (forward and backward) on the batch x in `precision`."""
     model = copy.deepcopy(model)
     with RecordKernels() as recorder:
-        with training_autocast(precision, x.device.type):  # the forward and loss, as benchmark.training
+        with training_autocast(precision, x.device.type):  # the forward and loss, as aebench.run.training
             loss = model.loss(x)["loss"]
         loss.backward()
     return recorder.calls
@@ -416,7 +416,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     data = load_dataset(DATASET)
     other = f" against pythae {metadata.version('pythae')} (BaseTrainer)" if pythae is not None else ""
-    print(f"throughput: the suite (benchmark.training.fit){other}; CPU, torch {torch.__version__}, "
+    print(f"throughput: the suite (aebench.run.training.fit){other}; CPU, torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread(s); load average {load_average()}")
     print(cpu_description())
     if pythae is None:

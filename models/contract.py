@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from benchmark.errors import UserError
+from aebench.errors import UserError
 
 
 class HyperparameterError(UserError):
@@ -142,13 +142,13 @@ class AutoEncoder(nn.Module):
     Config: ClassVar[type[Hyperparameters]] = Hyperparameters
     # Per-profile hyperparameter overrides that belong to this model (e.g. SWAE's K), by profile name.
     profile_defaults: ClassVar[dict[str, dict]] = {}
-    # What `aebench tune` searches (benchmark/tuning.py), as data: {field: FloatRange | IntRange | Choice |
+    # What `aebench tune` searches (aebench/tune/tuner.py), as data: {field: FloatRange | IntRange | Choice |
     # Rescaled} over the model's own hyperparameters, e.g. {"lam": FloatRange(0.01, 100.0, log=True)}. The
     # fields not listed keep their defaults (profile's, then the Config's). A range's upper bound above what
     # the training set supports (Config.check_data, e.g. K > training images) is lowered to the largest
     # supported value. Empty (the default): nothing to tune, and `tune` refuses the model with a UserError.
     search_space: ClassVar[dict[str, "SearchDimension"]] = {}
-    # Set by the training loop while a warm-up runs (benchmark.training); a model with a warmed-up
+    # Set by the training loop while a warm-up runs (aebench.run.training); a model with a warmed-up
     # term (the KL of the VAE family) multiplies it by this. 1 outside training and after the warm-up.
     warmup_weight: float = 1.0
 

@@ -4,7 +4,7 @@ Each builder returns a module: encoders map (N, C, H, W) to (N, out_dim); decode
 to LOGITS shaped (N, C, H, W) (models apply the sigmoid, so Bernoulli losses can use the stable
 logits form). Models never define their own bodies: they ask here.
 
-Every body ends in Float32Output: under bf16 training (torch.autocast, benchmark.precision) its layers
+Every body ends in Float32Output: under bf16 training (torch.autocast, aebench.plumbing.precision) its layers
 compute in bfloat16, but what it hands the model is float32, so a model's objective (likelihood, KL,
 MMD, mixture prior) is computed in float32 as in an fp32 run. In float32 the cast is a no-op.
 """
@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from benchmark.errors import UserError
+from aebench.errors import UserError
 
 HIDDEN_MLP = 256
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.data import load_dataset
+from aebench.data.datasets import load_dataset
 from models.contract import AutoEncoder, Hyperparameters
 
 TEST_THREADS = int(os.environ.get("AEBENCH_TEST_THREADS", "1"))  # README, "Reproducibility"

@@ -1,12 +1,12 @@
 """The reproducibility promise as one assertion for every test that compares numbers across code paths
-(README, "Reproducibility"; benchmark.provenance.REPRODUCIBLE_RTOL). Bit equality is asserted only
+(README, "Reproducibility"; aebench.plumbing.provenance.REPRODUCIBLE_RTOL). Bit equality is asserted only
 where the promise gives it: the same command, machine and thread count."""
 from __future__ import annotations
 
 import pandas as pd
 
-from benchmark.metrics.samplers import split_sampler, sampler_metric
-from benchmark.provenance import REPRODUCIBLE_RTOL, SPREAD_OF, reproduced
+from aebench.metrics.samplers import split_sampler, sampler_metric
+from aebench.plumbing.provenance import REPRODUCIBLE_RTOL, SPREAD_OF, reproduced
 
 
 def metric_values(metrics: pd.DataFrame) -> dict[str, float]:

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from benchmark_script import load_script
 
-from benchmark.results import RUN_COLUMNS
+from aebench.store.folder import RUN_COLUMNS
 
 before_after = load_script("before_after")
 

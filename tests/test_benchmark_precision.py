@@ -1,6 +1,6 @@
 """benchmarks/throughput.py and benchmarks/paper_step_cost.py with --precision: fp32 and bf16 timed
 alternately, each precision's median and bf16's speed-up printed; bf16 refused on a CPU without native
-bfloat16. AEBENCH_CPU_FLAGS stands in for the CPU's flags (benchmark.precision), so that these tests
+bfloat16. AEBENCH_CPU_FLAGS stands in for the CPU's flags (aebench.plumbing.precision), so that these tests
 pass on any machine: emulated bfloat16 is slow, not wrong, and the runs here are tiny."""
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
-"""The hierarchical bootstrap (benchmark/bootstrap.py) on synthetic per-image values whose true mean is known."""
+"""The hierarchical bootstrap (aebench/report/bootstrap.py) on synthetic per-image values whose true mean is known."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from benchmark.bootstrap import hierarchical_means, mean_interval, paired_difference_interval
+from aebench.report.bootstrap import hierarchical_means, mean_interval, paired_difference_interval
 
 TRUE_MEAN = 3.0
 

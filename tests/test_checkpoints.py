@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from benchmark.checkpoints import checkpoint_bytes, load_model, read_checkpoint
-from benchmark.registry import MODELS, build_model
+from aebench.store.checkpoints import checkpoint_bytes, load_model, read_checkpoint
+from aebench.catalog.models import MODELS, build_model
 
 
 @pytest.mark.parametrize("name", list(MODELS))

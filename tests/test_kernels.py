@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmark.evaluation import EvalConfig, evaluate
-from benchmark.metrics.backbones import forget_loaded_backbones
-from benchmark.registry import build_model
-from benchmark.training import TrainConfig, fit
+from aebench.run.evaluation import EvalConfig, evaluate
+from aebench.features.backbones import forget_loaded_backbones
+from aebench.catalog.models import build_model
+from aebench.run.training import TrainConfig, fit
 from reproducibility import assert_reproduced
 
 EVALUATION = EvalConfig(fid_samples=400)

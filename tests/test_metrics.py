@@ -7,15 +7,15 @@ import torch
 from sklearn.manifold import trustworthiness
 
 import cli
-from benchmark.errors import UserError
-from benchmark.evaluation import INCEPTION_MIN_IMAGES, EvalConfig, reference_size
-from benchmark.metrics.backbones import INCEPTION_FILE
-from benchmark.metrics.denoising import denoise_metric_name, denoising_errors
-from benchmark.metrics.local_structure import continuity_score, fixed_subset, neighbourhood_scores, trustworthiness_score
-from benchmark.metrics.probes import knn_accuracy, linear_accuracy
-from benchmark.metrics.reconstruction import reconstruction_errors
-from benchmark.profiles import get_profile
-from benchmark.runner import plan
+from aebench.errors import UserError
+from aebench.run.evaluation import INCEPTION_MIN_IMAGES, EvalConfig, reference_size
+from aebench.features.backbones import INCEPTION_FILE
+from aebench.metrics.denoising import denoise_metric_name, denoising_errors
+from aebench.metrics.local_structure import continuity_score, fixed_subset, neighbourhood_scores, trustworthiness_score
+from aebench.metrics.probes import knn_accuracy, linear_accuracy
+from aebench.metrics.reconstruction import reconstruction_errors
+from aebench.run.profiles import get_profile
+from aebench.run.runner import plan
 
 # ---------------------------------------------------------------- probes
 
@@ -39,7 +39,7 @@ def test_linear_probe_is_perfect_on_separable_latents():
 
 
 def test_the_linear_probe_fits_on_one_blas_thread_whatever_the_process_allows(monkeypatch):
-    # Its score must not depend on --jobs, which sets the threads of each worker (benchmark/cell.py).
+    # Its score must not depend on --jobs, which sets the threads of each worker (aebench/run/cell.py).
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_info, threadpool_limits
 

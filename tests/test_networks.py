@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from benchmark.errors import UserError
+from aebench.errors import UserError
 from models.networks import build_decoder, build_encoder, resolve_arch
 
 
@@ -34,7 +34,7 @@ def test_gated_decoder_bounds_grey_outputs_like_the_paper():
 
 
 def test_every_body_hands_float32_back_under_bf16_autocast():
-    # What makes every model's objective float32 under --precision bf16 (benchmark.precision).
+    # What makes every model's objective float32 under --precision bf16 (aebench.plumbing.precision).
     for arch, shape in (("mlp", (1, 8, 8)), ("conv", (1, 28, 28)), ("gated", (1, 28, 28))):
         encoder, decoder = build_encoder(arch, shape, 6), build_decoder(arch, 3, shape)
         with torch.autocast("cpu", dtype=torch.bfloat16):

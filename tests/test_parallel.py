@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 import cli
-from benchmark.errors import UserError
-from benchmark.executors import ProcessExecutor, make_executor
-from benchmark.progress import GridProgress
+from aebench.errors import UserError
+from aebench.run.executors import ProcessExecutor, make_executor
+from aebench.plumbing.progress import GridProgress
 from interrupt import ROOT, cli_command, interrupt_after_first_run
 from reproducibility import assert_reproduced, metric_values
 
@@ -103,8 +103,8 @@ def test_a_study_file_drives_the_grid_and_options_override_it(tmp_path, capsys):
 def test_models_on_the_command_line_rerun_part_of_a_study_with_its_run_ids():
     # Reproducing one model of a study: the other models' [hparams] tables do not apply, the chosen
     # model keeps its table (so its run ids are the study's), and a misnamed table or --set still fails.
-    from benchmark.runner import plan_config
-    from benchmark.study import resolve
+    from aebench.run.runner import plan_config
+    from aebench.run.study import resolve
 
     study = {"models": ["vae", "wae"], "datasets": ["digits"], "seeds": [0, 1], "profile": "smoke",
              "hparams": {"vae": {"latent_dim": 3}, "wae": {"lam": 3.0}}}
@@ -162,7 +162,7 @@ def test_stopping_the_pool_ends_a_worker_in_the_middle_of_a_long_cell():
     import time
     from concurrent.futures import ProcessPoolExecutor
 
-    from benchmark.executors import _stop
+    from aebench.run.executors import _stop
 
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     future = pool.submit(time.sleep, 120)

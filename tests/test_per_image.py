@@ -4,7 +4,7 @@ bootstrap over test images can pair two runs image by image."""
 import numpy as np
 import torch
 
-from benchmark.evaluation import EvalConfig, evaluate, per_image_names
+from aebench.run.evaluation import EvalConfig, evaluate, per_image_names
 from conftest import PixelIdentity
 
 

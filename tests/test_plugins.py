@@ -11,9 +11,10 @@ import pytest
 
 import cli
 from baselines.vae import VAE
-from benchmark import plugins
-from benchmark.plugins import PluginModel
-from benchmark.registry import get_model_class, plugin_models
+from aebench.catalog import plugins
+from aebench.plumbing import entry_points
+from aebench.catalog.plugins import PluginModel
+from aebench.catalog.models import get_model_class, plugin_models
 
 
 def run_cli(capsys, *argv):
@@ -79,8 +80,8 @@ def test_a_broken_plugin_is_one_line_and_exit_2_before_anything_is_written(capsy
 def test_a_plugin_never_shadows_a_built_in_and_says_so(capsys, monkeypatch):
     declared = [PluginModel("vae", "aebench_toy:MyToy", "shadowing-package"),
                 PluginModel("othertoy", "aebench_toy:MyToy", "shadowing-package")]
-    monkeypatch.setattr(plugins, "_declared", lambda: declared)
-    plugins.installed_models.cache_clear()
+    monkeypatch.setattr(entry_points, "entries", lambda group: declared if group == plugins.MODEL_GROUP else [])
+    entry_points.declared.cache_clear()
     try:
         assert get_model_class("vae") is VAE and set(plugin_models()) == {"othertoy"}
         assert get_model_class("othertoy").__name__ == "MyToy"
@@ -88,4 +89,4 @@ def test_a_plugin_never_shadows_a_built_in_and_says_so(capsys, monkeypatch):
         assert err.count("warning: plug-in model 'vae' (aebench_toy:MyToy, from shadowing-package) is not used: "
                          "'vae' is a built-in model; use --models aebench_toy:MyToy") == 1
     finally:
-        plugins.installed_models.cache_clear()
+        entry_points.declared.cache_clear()

@@ -14,17 +14,17 @@ import pytest
 import torch
 
 import cli
-from benchmark.cell import RunSpec, train_and_evaluate
-from benchmark.checkpoints import load_model
-from benchmark.errors import UserError
-from benchmark.evaluation import evaluate
-from benchmark.experiment import load_results
-from benchmark.precision import check_precision, cpu_support_line, training_autocast
-from benchmark.profiles import get_profile
-from benchmark.registry import MODELS, build_model
-from benchmark.runner import plan
-from benchmark.study import load_study, resolve
-from benchmark.training import TrainConfig
+from aebench.run.cell import RunSpec, train_and_evaluate
+from aebench.store.checkpoints import load_model
+from aebench.errors import UserError
+from aebench.run.evaluation import evaluate
+from aebench.store.values import load_results
+from aebench.plumbing.precision import check_precision, cpu_support_line, training_autocast
+from aebench.run.profiles import get_profile
+from aebench.catalog.models import MODELS, build_model
+from aebench.run.runner import plan
+from aebench.run.study import load_study, resolve
+from aebench.run.training import TrainConfig
 
 NATIVE = "fpu sse2 avx2 avx512f avx512_bf16"
 WITHOUT = "fpu sse2 avx2 avx512f"

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from benchmark_script import BENCHMARKS, load_script
 
-from benchmark.results import METRIC_COLUMNS, RUN_COLUMNS
+from aebench.store.folder import METRIC_COLUMNS, RUN_COLUMNS
 
 precision_equivalence = load_script("precision_equivalence")
 

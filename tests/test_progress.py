@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.progress import (EpochProgress, GridProgress, PROGRESS_INTERVAL_S, QueueReporter, StatusLine, drain,
+from aebench.plumbing.progress import (EpochProgress, GridProgress, PROGRESS_INTERVAL_S, QueueReporter, StatusLine, drain,
                                 format_entry, format_epoch)
-from benchmark.training import TrainConfig, fit
+from aebench.run.training import TrainConfig, fit
 from interrupt import ROOT, cli_command
 from models.contract import AutoEncoder, Hyperparameters
 
@@ -214,8 +214,8 @@ def test_a_worker_sends_plain_dicts_and_never_fails_because_of_the_queue():
 
 
 def test_short_names_tell_running_cells_apart():
-    from benchmark.profiles import get_profile
-    from benchmark.runner import plan, short_names
+    from aebench.run.profiles import get_profile
+    from aebench.run.runner import plan, short_names
 
     specs = plan(get_profile("smoke"), ["vae", "wae"], ["digits"], [0, 1])
     assert sorted(short_names(specs).values()) == ["vae s0", "vae s1", "wae s0", "wae s1"]

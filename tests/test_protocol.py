@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-import benchmark.evaluation as evaluation
-from benchmark.data import load_dataset
-from benchmark.evaluation import EvalConfig, evaluate
-from benchmark.registry import build_model
-from benchmark.runner import plan
-from benchmark.training import TrainConfig, fit
-from benchmark.profiles import get_profile, model_settings
-from benchmark.registry import get_model_class
+import aebench.run.evaluation as evaluation
+from aebench.data.datasets import load_dataset
+from aebench.run.evaluation import EvalConfig, evaluate
+from aebench.catalog.models import build_model
+from aebench.run.runner import plan
+from aebench.run.training import TrainConfig, fit
+from aebench.run.profiles import get_profile, model_settings
+from aebench.catalog.models import get_model_class
 
 
 def is_binary(x: torch.Tensor) -> bool:

@@ -3,7 +3,7 @@ import subprocess
 
 import pytest
 
-from benchmark import provenance
+from aebench.plumbing import provenance
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmark.report import write_report
+from aebench.report.writer import write_report
 
 REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference"
 FOLDERS = sorted(p for p in REFERENCE.iterdir() if (p / "runs.csv").is_file())
@@ -69,7 +69,7 @@ def _tables_and_verdicts(report: Path) -> list[str]:
 def test_the_claims_in_results_readme_are_what_the_command_they_name_generates(monkeypatch):
     import re
 
-    from benchmark.claims import BEGIN, END, claims_report
+    from aebench.report.claims import BEGIN, END, claims_report
 
     readme = (REFERENCE.parent / "README.md").read_text()
     arguments = re.search(re.escape(BEGIN) + r" (.*?)`", readme).group(1).split()

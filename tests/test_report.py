@@ -12,11 +12,11 @@ import pytest
 from PIL import Image
 
 import cli
-from benchmark.errors import UserError
-from benchmark.experiment import load_results, resolve_experiment
-from benchmark.metrics.directions import direction
-from benchmark.report import write_report
-from benchmark.summary import significance, summarize
+from aebench.errors import UserError
+from aebench.store.values import load_results, resolve_experiment
+from aebench.metrics.directions import direction
+from aebench.report.writer import write_report
+from aebench.report.summary import significance, summarize
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -103,7 +103,7 @@ def test_marks_need_a_direction_and_two_models(experiment):
 
 
 def test_mean_rank_averages_the_ranked_columns(experiment):
-    from benchmark.summary import mean_ranks
+    from aebench.report.summary import mean_ranks
 
     ranks = mean_ranks(summarize(load_results(experiment).values))
     # ranked columns: knn5_acc, recon_sse, fid [inception-pool3]
@@ -217,8 +217,8 @@ def test_missing_training_history_is_noted_only_for_runs_that_trained(experiment
 def test_reconstructions_and_latent_maps_from_checkpoints(tmp_path):
     import torch
 
-    from benchmark.checkpoints import checkpoint_bytes
-    from benchmark.registry import build_model
+    from aebench.store.checkpoints import checkpoint_bytes
+    from aebench.catalog.models import build_model
 
     values = {("vae", 0): {"knn5_acc": 0.5}, ("vae", 1): {"knn5_acc": 0.75}}
     folder = write_experiment(tmp_path / "e", values, set())
@@ -290,7 +290,7 @@ def test_values_of_runs_stopped_by_the_cap_are_marked_under_trained(tmp_path):
 def test_cost_line_sums_run_time_and_measures_wall_time_of_parallel_runs():
     import pandas as pd
 
-    from benchmark.report import cost_line
+    from aebench.report.writer import cost_line
 
     runs = pd.DataFrame({"train_seconds": [50.0, 60.0, 100.0], "eval_seconds": [10.0, 12.0, 20.0],
                          "finished_at": ["2026-11-30T10:01:00+00:00", "2026-11-30T10:01:12+00:00",

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 
 import cli
-from benchmark.errors import UserError
-from benchmark.evaluation import GENERATION_METRICS, EvalConfig, metric_names, per_image_names
-from benchmark.metrics.samplers import SAMPLERS, sampler_metric
-from benchmark.profiles import get_profile
-from benchmark.rescoring import attach_trained_weights
-from benchmark.results import ResultsStore
-from benchmark.runner import plan, run_grid
+from aebench.errors import UserError
+from aebench.run.evaluation import GENERATION_METRICS, EvalConfig, metric_names, per_image_names
+from aebench.metrics.samplers import SAMPLERS, sampler_metric
+from aebench.run.profiles import get_profile
+from aebench.run.rescoring import attach_trained_weights
+from aebench.store.folder import ResultsStore
+from aebench.run.runner import plan, run_grid
 from reproducibility import assert_reproduced
 
 QUIET = {"progress": False, "log": lambda *_: None}

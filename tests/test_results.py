@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.errors import UserError
-from benchmark.atomic import write_atomic, write_cache
-from benchmark.results import METRIC_COLUMNS, RUN_COLUMNS, ResultsStore
+from aebench.errors import UserError
+from aebench.plumbing.atomic import write_atomic, write_cache
+from aebench.store.folder import METRIC_COLUMNS, RUN_COLUMNS, ResultsStore
 
 
 def run_row(run_id, status="ok"):

@@ -1,15 +1,15 @@
 """Two samplers for every model: its prior, and a Gaussian mixture fitted on its training codes
-(benchmark.metrics.gmm, benchmark.metrics.samplers), scored by the same generation metrics."""
+(aebench.metrics.gmm, aebench.metrics.samplers), scored by the same generation metrics."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from benchmark.evaluation import GENERATION_METRICS, EvalConfig, evaluate, metric_names
-from benchmark.metrics.directions import direction
-from benchmark.metrics.gmm import GMM_COMPONENTS, MixtureFitError, fit_code_mixture
-from benchmark.metrics.samplers import PER_SAMPLER_METRICS, SAMPLERS, sampler_metric, split_sampler
+from aebench.run.evaluation import GENERATION_METRICS, EvalConfig, evaluate, metric_names
+from aebench.metrics.directions import direction
+from aebench.metrics.gmm import GMM_COMPONENTS, MixtureFitError, fit_code_mixture
+from aebench.metrics.samplers import PER_SAMPLER_METRICS, SAMPLERS, sampler_metric, split_sampler
 from models.contract import AutoEncoder, Hyperparameters
 
 # ---------------------------------------------------------------- the mixture on known codes

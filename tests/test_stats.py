@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from benchmark.stats import (NOTE_CONSTANT, NOTE_IDENTICAL, NOTE_TOO_FEW, PAIR_COLUMNS, best_marks, cd_diagram,
+from aebench.report.stats import (NOTE_CONSTANT, NOTE_IDENTICAL, NOTE_TOO_FEW, PAIR_COLUMNS, best_marks, cd_diagram,
                              cd_groups, critical_difference, friedman_nemenyi, holm, pairwise_comparisons)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

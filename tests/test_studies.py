@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 from benchmark_script import load_script
 
-from benchmark.evaluation import EvalConfig
-from benchmark.runner import plan_config
-from benchmark.study import load_study, resolve
-from benchmark.tomlfile import read_toml
+from aebench.run.evaluation import EvalConfig
+from aebench.run.runner import plan_config
+from aebench.run.study import load_study, resolve
+from aebench.plumbing.tomlfile import read_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 reference_study = load_script("reference_study")
-CLAIMS_FILE = "claims.toml"  # the claims' declaration (benchmark.claims_file), the one file there that is not a study
+CLAIMS_FILE = "claims.toml"  # the claims' declaration (aebench.report.claims_file), the one file there that is not a study
 STUDIES = sorted(p for p in (ROOT / "studies").glob("*.toml") if p.name != CLAIMS_FILE)
 RUN_STUDIES = [p for p in STUDIES if not p.name.startswith("tune-")]
 

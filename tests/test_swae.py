@@ -8,15 +8,15 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.data import DataSplits
-from benchmark.evaluation import evaluate
-from benchmark.optim import AdamNormGrad
-from benchmark.profiles import get_profile, model_settings
-from benchmark.runner import plan
-from benchmark.training import TrainConfig, fit
+from aebench.data.splits import DataSplits
+from aebench.run.evaluation import evaluate
+from aebench.run.optim import AdamNormGrad
+from aebench.run.profiles import get_profile, model_settings
+from aebench.run.runner import plan
+from aebench.run.training import TrainConfig, fit
 from models.contract import HyperparameterError
 from models.networks import GatedConv2d, Reshape, build_decoder, build_encoder
-from benchmark.registry import build_model
+from aebench.catalog.models import build_model
 from models.swae import SWAE, SWAEConfig, nearest_pseudo_inputs
 
 
@@ -321,9 +321,9 @@ def test_smoke_run_on_digits_beats_chance_by_far(digits):
 
 
 def test_the_objective_ablation_has_names_of_its_own_outside_the_default_grid():
-    from benchmark.profiles import get_profile
-    from benchmark.registry import ABLATIONS, MODELS
-    from benchmark.runner import plan
+    from aebench.run.profiles import get_profile
+    from aebench.catalog.models import ABLATIONS, MODELS
+    from aebench.run.runner import plan
 
     assert set(MODELS) == {"swae", "vae", "beta-vae", "wae", "vampprior"}  # `run` without --models
     specs = plan(get_profile("smoke"), ["swae", "swae-xz", "swae-zrec"], ["digits"], [0],

@@ -4,11 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.evaluation import EvalConfig, evaluate
-from benchmark.optim import AdamNormGrad, make_optimizer
-from benchmark.training import TrainConfig, fit, validation_terms
+from aebench.run.evaluation import EvalConfig, evaluate
+from aebench.run.optim import AdamNormGrad, make_optimizer
+from aebench.run.training import TrainConfig, fit, validation_terms
 from models.contract import AutoEncoder, Hyperparameters, HyperparameterError
-from benchmark.registry import build_model
+from aebench.catalog.models import build_model
 
 
 class LinearAE(AutoEncoder):
@@ -105,7 +105,7 @@ def test_bad_training_settings_are_clear_errors(field, value):
 
 
 def test_make_optimizer_names_choices():
-    from benchmark.errors import UserError
+    from aebench.errors import UserError
 
     with pytest.raises(UserError, match="adam, adam-normgrad"):
         make_optimizer("rmsprop", [nn.Parameter(torch.zeros(1))], 0.1)

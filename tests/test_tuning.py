@@ -12,16 +12,19 @@ import torch
 import cli
 from baselines.beta_vae import BetaVAE
 from baselines.vae import VAE
-from benchmark import cell, executors, tuning, tuning_search
-from benchmark.data import load_dataset
-from benchmark.evaluation import metric_row
-from benchmark.metrics.backbones import CLASSIFIER_VERSION
-from benchmark.profiles import get_profile, model_settings
-from benchmark.registry import MODELS
-from benchmark.runner import plan
-from benchmark.search_space import Dimension, ModelSpace, model_space
-from benchmark.study import load_study, resolve
-from benchmark.tuning import RANKED_METRICS, TUNING_COLUMNS, make_trial, plan_tuning, scored_metrics
+from aebench.run import cell
+from aebench.run import executors
+from aebench.tune import tuner as tuning
+from aebench.tune import search as tuning_search
+from aebench.data.datasets import load_dataset
+from aebench.run.evaluation import metric_row
+from aebench.features.backbones import CLASSIFIER_VERSION
+from aebench.run.profiles import get_profile, model_settings
+from aebench.catalog.models import MODELS
+from aebench.run.runner import plan
+from aebench.tune.search_space import Dimension, ModelSpace, model_space
+from aebench.run.study import load_study, resolve
+from aebench.tune.tuner import RANKED_METRICS, TUNING_COLUMNS, make_trial, plan_tuning, scored_metrics
 from interrupt import ROOT, cli_command, interrupt_after_first_run
 from models.contract import AutoEncoder, FloatRange, IntRange
 
@@ -396,12 +399,12 @@ def test_every_committed_study_file_plans_a_grid():
     """studies/*.toml: each loads and resolves to cells of known models, datasets and profile."""
     from pathlib import Path
 
-    from benchmark.profiles import get_profile
-    from benchmark.runner import plan
-    from benchmark.study import load_study, resolve
+    from aebench.run.profiles import get_profile
+    from aebench.run.runner import plan
+    from aebench.run.study import load_study, resolve
 
     files = sorted(p for p in (Path(__file__).resolve().parent.parent / "studies").glob("*.toml")
-                   if p.name != "claims.toml")  # the claims' declaration (benchmark.claims), not a study
+                   if p.name != "claims.toml")  # the claims' declaration (aebench.report.claims), not a study
     assert files
     for path in files:
         config = resolve(load_study(path), {}, {}, path)

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from models.contract import HyperparameterError
-from benchmark.registry import build_model
+from aebench.catalog.models import build_model
 
 
 def test_vae_loss_terms_match_hand_computation():

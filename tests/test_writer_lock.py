@@ -5,11 +5,11 @@ import sys
 import pytest
 
 import cli
-from benchmark.errors import UserError
-from benchmark.writer_lock import LOCK_NAME, writing
+from aebench.errors import UserError
+from aebench.plumbing.writer_lock import LOCK_NAME, writing
 from interrupt import ROOT
 
-HOLD = "import sys, time\nfrom benchmark.writer_lock import writing\nwith writing(sys.argv[1], 'run'):\n" \
+HOLD = "import sys, time\nfrom aebench.plumbing.writer_lock import writing\nwith writing(sys.argv[1], 'run'):\n" \
        "    print('held', flush=True)\n    time.sleep(300)\n"
 
 

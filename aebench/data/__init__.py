@@ -1,0 +1,1 @@
+"""Getting data: the dataset registry and its loaders, the IDX reader, and `aebench fetch`."""

@@ -1,0 +1,1 @@
+"""The feature networks the metrics read images through: the trained classifier backbone and Inception."""

@@ -1,0 +1,1 @@
+"""Reporting an experiment: summary numbers, statistics, tables, figures, claims and regression checks."""

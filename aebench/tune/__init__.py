@@ -1,0 +1,1 @@
+"""`aebench tune`: search spaces and the trial scheduler."""
