@@ -217,12 +217,19 @@ def list_command(data_root):
 @click.option("--out", default="results", show_default=True, help="Folder holding the experiments.")
 @click.option("--data-root", default=None, help="Where the data is looked for, for reconstructions and latent maps.")
 @click.option("--no-figures", is_flag=True, help="Tables only (no figures).")
-def report(experiment, out, data_root, no_figures):
+@click.option("--against", "reference", default=None, metavar="FOLDER",
+              help="A reference experiment (e.g. results/reference/reference-mnist): its models' runs are read, "
+                   "never retrained, and reported beside EXPERIMENT's, after checking that both share datasets, "
+                   "seeds, evaluation and training settings.")
+def report(experiment, out, data_root, no_figures, reference):
     """Tables and figures of EXPERIMENT (a name under --out or a path; default: the latest)."""
     from aebench.store.values import resolve_experiment
     from aebench.report.writer import write_report
 
-    outcome = write_report(resolve_experiment(experiment, out), data_root, figures=not no_figures)
+    folder = resolve_experiment(experiment, out)
+    if reference is not None:
+        reference = resolve_experiment(reference, out)
+    outcome = write_report(folder, data_root, figures=not no_figures, reference=reference)
     click.echo(outcome.terminal)
     for note in outcome.notes:
         click.echo(f"note: {note}")

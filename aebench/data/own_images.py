@@ -6,9 +6,9 @@ like a built-in one. What a researcher would expect where the files say nothing:
 - **Split.** An npz `split` array is used as given. Otherwise the split is fixed and seeded like the
   small built-ins': 20% test, 10% validation, the rest training (SPLIT_SEED, the same for every run).
 - **Name in results.** The path is where the data is on this machine, not what it is, so run ids,
-  results and the FID classifier's cache name the data by a digest of its content:
-  `npz-STEM-DIGEST8` (`folder-NAME-SIZEpx-DIGEST8` when resized). The same file elsewhere gives the
-  same ids; a changed file gives new ones.
+  results and the FID classifier's cache name the data by its file (or folder) name and a digest of
+  its content: `npz-STEM-DIGEST8` (`folder-NAME-SIZEpx-DIGEST8` when resized). The same file in
+  another folder or on another machine gives the same ids; a changed file gives new ones.
 - **Size.** Images are resized only when asked (`folder:PATH@SIZE`, to SIZE x SIZE).
 """
 from __future__ import annotations

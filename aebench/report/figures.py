@@ -84,11 +84,16 @@ def metric_bars(values: pd.DataFrame, directions: dict[str, str | None], path: P
     save_png(fig, path)
 
 
+def _run_folder(run, folder: Path) -> Path:
+    """Where a run's files are: its own experiment folder (a reference's under `report --against`)."""
+    return Path(getattr(run, "folder", None) or folder)
+
+
 def read_histories(folder: Path, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Long frame (label, seed, epoch, term, phase, value) of every loss term of the given runs."""
     frames, missing = [], []
     for run in runs.itertuples():
-        path = folder / "history" / f"{run.run_id}.csv"
+        path = _run_folder(run, folder) / "history" / f"{run.run_id}.csv"
         if not path.is_file():
             missing.append(run.run_id)
             continue
@@ -231,9 +236,9 @@ def model_views(folder: Path, dataset: str, picks: pd.DataFrame, data_root, out:
     subset = np.arange(min(LATENT_POINTS, len(labels)))
     reconstructions, latents, copies, notes = {}, {}, {}, []
     for pick in picks.itertuples():
-        checkpoint = folder / "checkpoints" / f"{pick.run_id}.pt"
+        checkpoint = _run_folder(pick, folder) / "checkpoints" / f"{pick.run_id}.pt"
         if not checkpoint.is_file():
-            notes.append(f"{pick.label} on {dataset}: no checkpoint {checkpoint.relative_to(folder)}; no reconstructions or latent map")
+            notes.append(f"{pick.label} on {dataset}: no checkpoint checkpoints/{pick.run_id}.pt; no reconstructions or latent map")
             continue
         try:
             model = load_model(checkpoint)
@@ -311,7 +316,7 @@ def _curves(folder: Path, dataset: str, runs: pd.DataFrame, out: Path, notes: li
 def _samples(folder: Path, dataset: str, picks: pd.DataFrame, out: Path, notes: list[str]) -> list:
     images = []
     for pick in picks.itertuples():
-        path = folder / "samples" / f"{pick.run_id}.png"
+        path = _run_folder(pick, folder) / "samples" / f"{pick.run_id}.png"
         if path.is_file():
             images.append((f"{pick.label} (seed {pick.seed})", path))
         else:

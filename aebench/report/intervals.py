@@ -87,7 +87,7 @@ def difference_interval(store: PerImageStore, ours: pd.DataFrame, theirs: pd.Dat
 def add_intervals(summary: pd.DataFrame, results: Results) -> pd.DataFrame:
     """The summary with INTERVAL_COLUMNS for each (dataset, label, column); unchanged when the experiment
     has no per_image/ folder (then summary.csv keeps protocol v1's columns and the report says why)."""
-    store = PerImageStore(results.folder)
+    store = PerImageStore(results.folder, results.run_folders())
     if not store.exists:
         return summary
     found = {}

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from aebench.plumbing.atomic import write_atomic
+from aebench.report.against import against, against_line
 from aebench.store.values import Results, experiment_note, load_results, run_precisions
 from aebench.report.intervals import INTERVAL_COLUMNS, add_intervals, interval_reasons
 from aebench.plumbing.precision import DEFAULT_PRECISION
@@ -118,9 +119,12 @@ def _tradeoff_links(folder: Path) -> list[tuple[str, str]]:
              "against its FID, the selected trial marked", path.relative_to(folder).as_posix()) for path in paths]
 
 
-def write_report(folder: str | Path, data_root=None, figures: bool = True) -> ReportOutcome:
-    """Write report.md, summary.csv, comparisons.csv, tables.tex (and figures/) into the experiment folder."""
+def write_report(folder: str | Path, data_root=None, figures: bool = True, reference: str | Path | None = None) -> ReportOutcome:
+    """Write report.md, summary.csv, comparisons.csv, tables.tex (and figures/) into the experiment folder;
+    with `reference`, its models' runs beside this experiment's (aebench/report/against.py)."""
     results = load_results(folder)
+    if reference is not None:
+        results = against(results, load_results(reference))
     folder = results.folder
     comparisons, marks = significance(results.values)
     summary = add_intervals(add_marks(summarize(results.values), marks), results)
@@ -234,6 +238,7 @@ def _intro(results: Results) -> list[str]:
             + (f"; profile {profiles}" if profiles else "")
             + f"; training precision {', '.join(sorted(run_precisions(runs).unique())) or DEFAULT_PRECISION}"
             + f"; {len(runs) - len(results.failed)} successful runs, {len(results.failed)} failed.", "",
+            *_paragraph(against_line(results)),
             *_paragraph(mixed_precision_line(runs)),
             *_paragraph(cost_line(runs)),
             *_paragraph(rescored_line(runs)),

@@ -31,19 +31,21 @@ def _count(n) -> int | None:
 class PerImageStore:
     """The per-image values of one experiment folder, each file opened once."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, run_folders: dict[str, Path] | None = None):
         self.folder = Path(folder) / FOLDER
+        # a run read from another experiment (`report --against`) keeps its files in that one's folder
+        self._run_folders = {run_id: Path(f) / FOLDER for run_id, f in (run_folders or {}).items()}
         self._files: dict[str, dict[str, np.ndarray] | str] = {}
 
     @property
     def exists(self) -> bool:
-        return self.folder.is_dir()
+        return self.folder.is_dir() or any(f.is_dir() for f in set(self._run_folders.values()))
 
     def _file(self, run_id: str) -> dict[str, np.ndarray] | str:
         """The run's arrays, or the reason there are none; a file that is there but unreadable is a
         UserError (aebench.store.folder.read_per_image), as a corrupt CSV is."""
         if run_id not in self._files:
-            found = read_per_image(self.folder / f"{run_id}.npz")
+            found = read_per_image(self._run_folders.get(run_id, self.folder) / f"{run_id}.npz")
             self._files[run_id] = found if found is not None else f"{FOLDER}/{run_id}.npz missing"
         return self._files[run_id]
 

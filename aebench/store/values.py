@@ -68,8 +68,13 @@ class Results:
 
     folder: Path
     values: pd.DataFrame  # metrics.csv rows of ok runs, plus `label` (model, with config if several) and `column`
-    runs: pd.DataFrame
+    runs: pd.DataFrame  # plus `folder`: the experiment folder holding each run's files
     failed: pd.DataFrame
+    reference: Path | None = None  # `report --against`: the folder some runs were read from
+
+    def run_folders(self) -> dict[str, Path]:
+        """Each run's experiment folder (its per_image/, history/, samples/, checkpoints/)."""
+        return {str(r): Path(f) for r, f in zip(self.runs["run_id"], self.runs["folder"])}
 
 
 def run_precisions(runs: pd.DataFrame) -> pd.Series:
@@ -112,6 +117,7 @@ def load_results(folder: str | Path) -> Results:
     metrics = read_csv(folder / "metrics.csv", METRIC_COLUMNS)
     runs = read_csv(folder / "runs.csv", RUN_COLUMNS_NEEDED)
     runs["status"] = runs["status"].fillna("").astype(str)
+    runs["folder"] = str(folder)
     failed = runs[runs["status"] != "ok"]
     ok = runs[runs["status"] == "ok"].copy()
     ok["label"] = _config_labels(ok)
