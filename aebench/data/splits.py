@@ -101,6 +101,10 @@ class DatasetSpec:
     n_val: int
     n_test: int = 0  # carved from the data when there is no standard test set
     key: str = ""  # the dataset's name in run ids, results and caches, when not `name` (a user's data: see key_of)
+    # Where `aebench fetch` gets it (FetchSources of aebench/data/sources.py, in the order tried; none:
+    # not fetchable), and the IdxExpectation every fetched copy is checked against before it is published.
+    fetch_sources: tuple = ()
+    expected: object = None
 
 
 
