@@ -66,7 +66,7 @@ def experiment(tmp_path):
 
 def test_direction_table():
     assert direction("knn5_acc") == direction("linear_acc") == direction("trustworthiness_k10") == "max"
-    assert direction("recon_sse") == direction("fid") == direction("fid_recon") == direction("denoise_sse_0.1") == "min"
+    assert direction("recon_sse") == direction("fid") == direction("fid_recon") == direction("denoise_sse_s0.1") == "min"
     assert direction("continuity_k10") == "max"
     assert direction("mystery") is None and direction("fid_backbone_acc") is None  # describes the backbone
 

@@ -56,6 +56,10 @@ from scipy.stats import mannwhitneyu
 from sklearn.cluster import KMeans
 from sklearn.neighbors import NearestNeighbors
 
+from aebench.metrics.declarations import COPYING_CT, NN_TRAIN_RATIO
+
+METRICS = (NN_TRAIN_RATIO, COPYING_CT)  # what this module computes (declared in declarations.py: torch-free)
+
 DEFAULT_N_CELLS = 5  # the authors' moons experiment (see the module docstring)
 MIN_GENERATED_PER_CELL = 20  # the authors' tau = 20 / m: a cell counts with MORE than 20 generated points
 KMEANS_N_INIT = 10

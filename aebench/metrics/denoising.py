@@ -13,11 +13,14 @@ import numpy as np
 import torch
 
 from aebench.metrics.batching import batched
+from aebench.metrics.declarations import DENOISE_SSE
 from aebench.metrics.reconstruction import squared_errors
+
+METRICS = (DENOISE_SSE,)  # what this module computes (declared in declarations.py: torch-free)
 
 
 def denoise_metric_name(sigma: float) -> str:
-    return f"denoise_sse_s{sigma:g}"
+    return DENOISE_SSE.format(sigma=f"{sigma:g}")
 
 
 def seeded_noise(shape, seed: int) -> torch.Tensor:

@@ -25,6 +25,11 @@ import torch
 
 from aebench.plumbing.atomic import computed_once, write_cache
 from aebench.features.backbones import Backbone, cache_root
+from aebench.metrics.declarations import FID, FID_BACKBONE_ACC, FID_RECON
+
+# What this module computes (declared in declarations.py: torch-free). fid_backbone_acc is the
+# backbone's own accuracy (aebench.features), listed here beside the distance it qualifies.
+METRICS = (FID, FID_RECON, FID_BACKBONE_ACC)
 
 
 @dataclass

@@ -42,12 +42,16 @@ import io
 import numpy as np
 import torch
 
+from aebench.metrics.declarations import COVERAGE, DENSITY, KID, KID_STD, PRECISION, RECALL
+
+METRICS = (KID, KID_STD, PRECISION, RECALL, DENSITY, COVERAGE)  # what this module computes
+
 PR_K = 3  # Kynkaanniemi et al.'s neighbourhood size for precision and recall
 DC_K = 5  # Naeem et al.'s for density and coverage
 KID_SUBSETS = 100  # Binkowski et al. and torch-fidelity
 KID_SUBSET_SIZE = 1000
 
-KEYS = ("kid", "kid_std", "precision", "recall", "density", "coverage")
+KEYS = tuple(m.name for m in METRICS)  # kid, kid_std, precision, recall, density, coverage
 
 
 def _as_features(x: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
@@ -126,5 +130,5 @@ def fidelity_scores(generated: np.ndarray | torch.Tensor, reference: np.ndarray 
     kid, kid_std = _kid(generated, reference, kid_subsets, kid_subset_size, seed)
     pr = _prdc(generated, reference, PR_K)
     dc = _prdc(generated, reference, DC_K)
-    return {"kid": kid, "kid_std": kid_std, "precision": pr["precision"], "recall": pr["recall"],
-            "density": dc["density"], "coverage": dc["coverage"]}
+    return {KID.name: kid, KID_STD.name: kid_std, PRECISION.name: pr["precision"], RECALL.name: pr["recall"],
+            DENSITY.name: dc["density"], COVERAGE.name: dc["coverage"]}

@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from aebench.metrics.declarations import ACTIVE_UNITS
+
+METRICS = (ACTIVE_UNITS,)  # what this module computes (declared in declarations.py: torch-free)
+
 ACTIVITY_THRESHOLD = 0.01  # Burda et al. 2016: a unit is active when A_u > 10^-2
 
 

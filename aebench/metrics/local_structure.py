@@ -18,6 +18,10 @@ import numpy as np
 import torch
 from scipy.spatial.distance import pdist, squareform
 
+from aebench.metrics.declarations import CONTINUITY, TRUSTWORTHINESS
+
+METRICS = (TRUSTWORTHINESS, CONTINUITY)  # what this module computes (declared in declarations.py: torch-free)
+
 
 def fixed_subset(n_total: int, n: int, seed: int = 0) -> torch.Tensor:
     """Indices of a seeded random subset of n (all of them when n >= n_total), in increasing order.

@@ -11,6 +11,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from aebench.metrics.declarations import KNN_ACC, LINEAR_ACC
+
+METRICS = (KNN_ACC, LINEAR_ACC)  # what this module computes (declared in declarations.py: torch-free)
+
 
 def knn_correct(train_z, train_y, test_z, test_y, k: int) -> np.ndarray:
     """1.0 where the k-nearest-neighbour classifier labels a test code correctly, else 0.0, in test order."""

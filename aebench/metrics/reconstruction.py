@@ -4,6 +4,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from aebench.metrics.declarations import RECON_MSE, RECON_SSE
+
+METRICS = (RECON_SSE, RECON_MSE)  # what this module computes (declared in declarations.py: torch-free)
+
 
 def squared_errors(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Per-image sum of squared error, shape (N,)."""
@@ -13,7 +17,7 @@ def squared_errors(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def reconstruction_per_image(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, np.ndarray]:
     """{recon_sse: each image's SSE, recon_mse: the same per pixel}, float64, in the images' order."""
     sse = squared_errors(x_hat, x).double().numpy()
-    return {"recon_sse": sse, "recon_mse": sse / x[0].numel()}
+    return {RECON_SSE.name: sse, RECON_MSE.name: sse / x[0].numel()}
 
 
 def reconstruction_errors(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, float]:

@@ -45,6 +45,7 @@ from aebench.features.backbones import BACKBONES, choose_backbone, get_backbone,
 from aebench.metrics.batching import batched, sample_batched
 from aebench.metrics.copying import copying_ct, nn_train_ratio
 from aebench.metrics.denoising import denoise_metric_name, denoising_per_image
+from aebench.metrics.directions import declared
 from aebench.metrics.fid import cached_features, feature_statistics, frechet_distance
 from aebench.metrics.fidelity import KEYS as FIDELITY_KEYS, fidelity_scores
 from aebench.metrics.gmm import MixtureFitError, fit_code_mixture
@@ -196,7 +197,15 @@ def per_image_names(config: EvalConfig) -> list[str]:
 
 
 def metric_row(metric: str, value: float, split: str, n: int, backbone: str = "") -> dict:
+    """One row of metrics.csv. UndeclaredMetric for a name that aebench/metrics/declarations.py does not
+    declare: its row would have no direction and drop out of every rank without a word."""
+    declared(metric)
     return {"metric": metric, "value": float(value), "split": split, "n": int(n), "backbone": backbone}
+
+
+def nan_row(metric: str, split: str, n: int, backbone: str) -> dict:
+    """A row recording that `metric` could not be computed, with the backbone where its declaration has one."""
+    return metric_row(metric, float("nan"), split, n, backbone if "backbone" in declared(metric).qualifiers else "")
 
 
 class Scores(list):
@@ -323,8 +332,7 @@ def sampler_rows(samples: torch.Tensor | None, reference_images, reference_featu
     their base names; NaN rows where the sampler gave no samples."""
     if samples is None:
         names = SAMPLE_METRICS + (COPYING_METRICS if copying else [])
-        return [metric_row(name, float("nan"), split, config.fid_samples, "" if name == "nn_train_ratio" else
-                           backbone.name) for name in names]
+        return [nan_row(name, split, config.fid_samples, backbone.name) for name in names]
     sample_features = backbone.features(samples.to(data.test_x.device))
     fid = frechet_distance(feature_statistics(sample_features), reference_stats)
     rows = [metric_row("fid", fid, split, len(samples), backbone.name)]
@@ -350,8 +358,8 @@ def copying_rows(samples, sample_features, reference_images, reference_features,
                  split: str, config: EvalConfig, log=print) -> list[dict]:
     """nn_train_ratio in pixel space (every training image) and C_T in the backbone's feature space."""
     if not (torch.isfinite(samples).all() and np.isfinite(sample_features).all()):
-        return [metric_row(name, float("nan"), split, len(samples), b) for name, b in
-                (("nn_train_ratio", ""), ("copying_ct", backbone.name))]  # a diverged model: no distances
+        # a diverged model: no distances
+        return [nan_row(name, split, len(samples), backbone.name) for name in COPYING_METRICS]
     ratio = nn_train_ratio(samples.flatten(1).cpu().numpy(), data.train_x.flatten(1).cpu().numpy(),
                            reference_images.flatten(1).cpu().numpy())
     rows = [metric_row("nn_train_ratio", ratio, split, len(samples))]
