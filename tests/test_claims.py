@@ -355,6 +355,18 @@ def test_ablation_identical_values_are_not_significant(tmp_path, claims):
     assert denoising[0]["outcome"] == "not tested (objective zrec not run)"
 
 
+
+def test_ablation_cells_average_finite_values_and_an_objective_without_one_still_ran(tmp_path, claims):
+    """The objectives go through the report's summarize and significance: a non-finite value is left out
+    of its objective's mean and seed count; an objective whose every value is non-finite shows —, and its
+    lines are untested for want of seeds, not "not run"."""
+    main = write_experiment(tmp_path / "exp", dataset_rows("digits", True, 0.001))
+    values = {"xzrec": [10.0, float("inf"), 12.5, 10.3, 11.7], "xz": [float("nan")] * 5, "zrec": WIDE["zrec"]}
+    text = report(claims, [main], ablation_folder(tmp_path / "ablation", values))
+    lines = [row for row in claim_rows(text) if row["claim"] == RECON_TERM]
+    assert [(row["swae"], row["other"]) for row in lines] == [("xzrec: 11.1 ± 1.2 (n=4)", "xz: —")] * 2
+    assert {row["outcome"] for row in lines} == {"not tested (fewer than 2 shared seeds)"}
+
 # ---------------------------------------------------------------- intervals that resample test images
 
 

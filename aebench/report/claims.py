@@ -6,14 +6,17 @@ Input: experiment folders as `python cli.py report FOLDER` leaves them (summary.
 where they are missing they are computed in memory from metrics.csv and runs.csv by the report's own
 code, and nothing is written into the folder), and optionally one ablation folder: runs of the model
 `ours` or its named variants (swae-xz, swae-zrec), whose hparams (runs.csv, JSON) differ in `objective`.
+Every mean, std and test comes from the report layer (aebench/report/summary.py: summarize, significance);
+this module only chooses which of them each line reads.
 
 One table line per declared line, dataset and metric column it finds:
 - a model line sets `ours` against the best other model of that column (best mean by the metric's
   direction, aebench/metrics/directions.py), or against the model the line names. Its test is that
   pair's row of comparisons.csv: paired t-test over the seeds both ran. Only that pair is tested, not
   every baseline;
-- an ablation line sets one objective against another on per-seed values, by the same test
-  (aebench.report.stats.pairwise_comparisons), since comparisons.csv compares models, not objectives.
+- an ablation line sets one objective against another on per-seed values, by the same test: the
+  report's significance() over the ablation's values with the objectives in the place of the models,
+  since comparisons.csv compares models, not objectives.
 Two p-values are shown: "p (column Holm)", today's, Holm over all pairs of models (or objectives) of
 the (dataset, column), as comparisons.csv; and "p (table Holm)", Holm over every test of this table as
 one family (each tested line's paired t-test p, exploratory lines included). The table-wide one decides:
@@ -44,29 +47,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aebench.plumbing.atomic import write_atomic
-from aebench.report.claims_file import DEFAULT_PATH, DENOISE, ClaimsFile, ClaimSpec, LineSpec, load_claims_file
 from aebench.errors import UserError
-from aebench.store.values import Results, column_labels, load_results
-from aebench.report.intervals import ROW_COLUMNS, Interval, difference_interval
 from aebench.metrics.directions import HIGHER, LOWER, direction
-from aebench.store.per_image import PerImageStore
+from aebench.plumbing.atomic import write_atomic
+from aebench.report.claims_file import (DEFAULT_PATH, DENOISE, ClaimsFile, ClaimSpec, LineSpec, exploratory_reason,
+                                        load_claims_file)
+from aebench.report.intervals import ROW_COLUMNS, Interval, difference_interval
 from aebench.report.render import format_value, md_escape
-from aebench.report.writer import SUMMARY_COLUMNS, tidy_summary
-from aebench.store.folder import read_csv, rescored
-from aebench.report.stats import holm, pairwise_comparisons
+from aebench.report.stats import holm
 from aebench.report.summary import ALPHA, COMPARISON_COLUMNS, HIGHER_IS_BETTER, significance, summarize
 from aebench.report.tables import Cell
+from aebench.report.writer import SUMMARY_COLUMNS
+from aebench.store.folder import read_csv, rescored
+from aebench.store.per_image import PerImageStore
+from aebench.store.values import column_labels, load_results
 
 DENOISE_PREFIX = "denoise_sse_s"
 DENOISE_SIGMA = 0.3  # the noise level read when measured; else the nearest one
-EXTRA_METRICS = ("nn_train_ratio", "nn_train_ratio_gmm", "copying_ct", "copying_ct_gmm", "active_units")
+CONTEXT_METRICS = ("nn_train_ratio", "nn_train_ratio_gmm", "copying_ct", "copying_ct_gmm", "active_units")
+COST_COLUMNS = ["train_seconds", "epochs_run"]
 MISSING = "—"
-NOT_TESTED = "not tested"
-WITHIN_NOISE = "within noise"
 HOLDS, DOES_NOT_HOLD = "holds", "does not hold"
 NO_VERDICT = "no verdict (every line exploratory)"
-WIN, LOSS, NOISE, UNTESTED = "win", "loss", "noise", "untested"
+# A line's result; not the report's marks (summary.UNTESTED is a mark of the best mean).
+WIN, LOSS, NOISE, NO_TEST = "win", "loss", "noise", "no test"
 
 
 @dataclass
@@ -90,19 +94,19 @@ class Line:
     @property
     def result(self) -> str:
         if self.untested or math.isnan(self.p_table):
-            return UNTESTED
+            return NO_TEST
         if self.p_table > ALPHA or self.higher_is_better is None or self.diff == 0:
             return NOISE
         return WIN if (self.diff > 0) == self.higher_is_better else LOSS
 
     @property
     def outcome(self) -> str:
-        text = {UNTESTED: f"{NOT_TESTED} ({self.untested or 'no test possible'})", NOISE: WITHIN_NOISE,
+        text = {NO_TEST: f"not tested ({self.untested or 'no test possible'})", NOISE: "within noise",
                 WIN: f"{self.name} better (significant)", LOSS: f"{self.name} worse (significant)"}[self.result]
         return text + (f"; exploratory, not counted: {self.exploratory}" if self.exploratory else "")
 
 
-# ---------------------------------------------------------------- reading experiments
+# ---------------------------------------------------------------- reading folders
 
 
 def display_name(folder: str | Path) -> str:
@@ -114,44 +118,29 @@ def display_name(folder: str | Path) -> str:
         return resolved.name
 
 
-def _read_runs(folder: Path) -> pd.DataFrame | None:
-    """runs.csv, for the finish times the declaration rule reads; None without it."""
-    return read_csv(folder / "runs.csv", ["run_id", "dataset", "status"]) if _has(folder, "runs.csv") else None
-
-
-def exploratory_reason(runs: pd.DataFrame | None, dataset: str, spec: LineSpec) -> str:
-    """Why a line reading the successful runs of `dataset` in `runs` is exploratory; "" when every one of
-    them finished after its declaration (aebench/report/claims_file.py's rule)."""
-    if runs is None or "finished_at" not in runs:
-        return "finish times unknown: no runs.csv with finished_at"
-    ok = runs[(runs["dataset"] == dataset) & (runs["status"].astype(str) == "ok")]
-    finished = pd.to_datetime(ok["finished_at"], utc=True, errors="coerce")
-    if ok.empty or finished.isna().any():
-        return "finish times unknown: a run without finished_at"
-    first = finished.min()
-    if first < spec.declared:
-        return f"declared {spec.declared_as}, after a run it reads finished at {first:%Y-%m-%d %H:%M} UTC"
-    return ""
-
-
 @dataclass
-class Experiment:
+class Source:
+    """One folder with the report's numbers of it: an experiment, whose members are its model labels, or
+    the ablation, whose members are ours' objectives (in the place of `label` and `model`)."""
+
     name: str
-    summary: pd.DataFrame  # summary.csv's columns plus `column` (as comparisons.csv names it)
-    comparisons: pd.DataFrame
-    results: Results | None  # runs and per-run values (training cost, intervals); None without metrics.csv
-    runs: pd.DataFrame | None  # runs.csv (finish times); None without it
+    summary: pd.DataFrame  # summarize()'s rows, or summary.csv's; `column` as comparisons.csv names it
+    comparisons: pd.DataFrame  # significance()'s pairs, or comparisons.csv
+    values: pd.DataFrame | None  # load_results()'s per-run values (intervals, cost); None without metrics.csv
+    runs: pd.DataFrame | None  # runs.csv (finish times, cost); None without it
     per_image: PerImageStore
+    seeds: dict[str, int]  # dataset -> its number of seeds, in the folder's order
 
     @property
     def datasets(self) -> list[str]:
-        return list(self.summary["dataset"].drop_duplicates())
+        return list(self.seeds)
 
-    def seeds(self, dataset: str) -> int:
-        return int(self.summary.loc[self.summary["dataset"] == dataset, "n_seeds"].max())
+    def rows(self, dataset: str, column: str | None = None) -> pd.DataFrame:
+        here = self.summary["dataset"] == dataset
+        return self.summary[here if column is None else here & (self.summary["column"] == column)]
 
 
-def _existing_folder(folder: str | Path) -> Path:
+def _folder(folder: str | Path) -> Path:
     path = Path(folder)
     if not path.is_dir():
         raise UserError(f"{folder}: no such folder")  # as typed: the user's terminal, not the table
@@ -162,42 +151,76 @@ def _has(folder: Path, *names: str) -> bool:
     return all((folder / name).is_file() for name in names)
 
 
-def _with_columns(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary with the report's column label of each row, so that it matches comparisons.csv."""
-    summary = summary.copy()
-    for qualifier in ("split", "backbone"):
-        summary[qualifier] = summary[qualifier].astype(object).fillna("").astype(str)
-    summary["n"] = pd.to_numeric(summary["n"], errors="coerce").astype("Int64")
-    summary["model"] = summary["model"].astype(str)
-    summary["column"] = column_labels(summary)
-    return summary
+def _read_summary(path: Path) -> pd.DataFrame:
+    """summary.csv typed as summarize() types it (a CSV round trip leaves "" as NaN and n as float), with
+    each row's column label so that it matches comparisons.csv."""
+    summary = read_csv(path / "summary.csv", SUMMARY_COLUMNS)
+    qualifiers = {q: summary[q].astype(object).fillna("").astype(str) for q in ("split", "backbone")}
+    summary = summary.assign(**qualifiers, n=pd.to_numeric(summary["n"], errors="coerce").astype("Int64"),
+                             model=summary["model"].astype(str))
+    return summary.assign(column=column_labels(summary))
 
 
-def _tables(folder: Path, results: Results | None, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """summary and comparisons: as the report wrote them, else computed the way it computes them."""
-    if _has(folder, "summary.csv", "comparisons.csv"):
-        summary = read_csv(folder / "summary.csv", SUMMARY_COLUMNS)
-        return summary, read_csv(folder / "comparisons.csv", COMPARISON_COLUMNS)
-    if results is None:
-        raise UserError(f"{name}: no summary.csv and comparisons.csv, and no metrics.csv and runs.csv to compute "
-                        f"them from; is it an experiment folder (as `python cli.py run` writes it)?")
-    comparisons, _ = significance(results.values)
-    return tidy_summary(summarize(results.values)), comparisons
-
-
-def load_experiment(folder: str | Path) -> Experiment:
-    path = _existing_folder(folder)
+def load_experiment(folder: str | Path) -> Source:
+    path = _folder(folder)
     results = load_results(path) if _has(path, "metrics.csv", "runs.csv") else None
-    summary, comparisons = _tables(path, results, str(folder))
+    if _has(path, "summary.csv", "comparisons.csv"):  # as the report wrote them
+        summary, comparisons = _read_summary(path), read_csv(path / "comparisons.csv", COMPARISON_COLUMNS)
+    elif results is not None:  # as the report computes them; nothing is written into the folder
+        summary, comparisons = summarize(results.values), significance(results.values)[0]
+    else:
+        raise UserError(f"{folder}: no summary.csv and comparisons.csv, and no metrics.csv and runs.csv to compute "
+                        f"them from; is it an experiment folder (as `python cli.py run` writes it)?")
     if summary.empty:
         raise UserError(f"{folder}: summary.csv has no rows")
-    # A CSV round trip leaves "" as NaN and may leave booleans as text.
-    comparisons = comparisons.assign(note=comparisons["note"].astype(object).fillna("").astype(str))
-    return Experiment(display_name(path), _with_columns(summary), comparisons, results, _read_runs(path),
-                      PerImageStore(path))
+    runs = results.runs if results is not None else (
+        read_csv(path / "runs.csv", ["run_id", "dataset", "status"]) if _has(path, "runs.csv") else None)
+    seeds = {dataset: int(n) for dataset, n in summary.groupby("dataset", sort=False)["n_seeds"].max().items()}
+    return Source(display_name(path), summary, comparisons, results.values if results is not None else None, runs,
+                  PerImageStore(path), seeds)
 
 
-# ---------------------------------------------------------------- which column, which model
+def _objective(hparams) -> str | None:
+    """The `objective` in a runs.csv hparams cell (JSON); None when it has none or is not JSON."""
+    try:
+        found = json.loads(hparams).get("objective")
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return str(found) if found is not None else None
+
+
+def load_ablation(folder: str | Path, ours: str) -> Source:
+    """The runs of ours and its named variants (swae-xz, swae-zrec: aebench/catalog/models.py), each
+    labelled by the objective of its hparams, so that the report's code compares objectives as it does models."""
+    path = _folder(folder)
+    if not _has(path, "runs.csv", "metrics.csv"):
+        raise UserError(f"{folder}: an ablation folder needs runs.csv and metrics.csv (per-seed values), and one "
+                        f"is missing")
+    results = load_results(path)
+    if "hparams" not in results.runs:
+        raise UserError(f"{folder}: runs.csv has no hparams column, so no objective of {ours} can be read")
+    objective_of = results.runs.set_index("run_id")["hparams"].map(_objective)
+    values = results.values[results.values["model"].astype(str).str.fullmatch(rf"{ours}(-[\w-]+)?")]
+    values = values.assign(label=values["run_id"].map(objective_of)).dropna(subset=["label"])
+    twice = values[values.duplicated(["dataset", "column", "label", "seed"], keep=False)]
+    if not twice.empty:
+        row = twice.iloc[0]
+        raise UserError(f"{folder}: objective {row['label']} has several runs of {ours} with seed {row['seed']} "
+                        f"on {row['dataset']}; an ablation must vary the objective only")
+    objectives = list(values["label"].drop_duplicates())
+    if len(objectives) < 2:
+        found = f"only objective {objectives[0]}" if objectives else f"no {ours} run with an objective in its hparams"
+        raise UserError(f"{folder}: not an ablation of {ours} ({found}); it needs runs of {ours} (or its named "
+                        f"variants) with at least two objectives")
+    # An objective's cell averages its finite values (the test ignores the others): a non-finite value is
+    # blanked, not dropped, so that an objective without any finite value still shows as run.
+    finite = values.assign(value=values["value"].where(np.isfinite(values["value"].to_numpy(dtype=float))))
+    seeds = {dataset: int(n) for dataset, n in values.groupby("dataset", sort=False)["seed"].nunique().items()}
+    return Source(display_name(path), summarize(finite), significance(finite)[0], values, results.runs,
+                  PerImageStore(path), seeds)
+
+
+# ---------------------------------------------------------------- which column, which member
 
 
 def _sigma(metric: str) -> float:
@@ -213,19 +236,15 @@ def _denoise_metric(metrics: Iterable[str]) -> str | None:
     return min(found, key=lambda m: (abs(_sigma(m) - DENOISE_SIGMA), -_sigma(m)), default=None)
 
 
-def _metric_columns(frame: pd.DataFrame, metric: str, backbone: str = "") -> list[str]:
-    """The report's columns of one metric in `frame` (several when several backbones measured it), only
+def _metric_columns(summary: pd.DataFrame, metric: str, backbone: str = "") -> list[str]:
+    """The report's columns of one metric in `summary` (several when several backbones measured it), only
     those whose backbone starts with `backbone` when given."""
     if metric == DENOISE:
-        metric = _denoise_metric(frame["metric"])
-    rows = frame[frame["metric"] == metric] if metric else frame.iloc[:0]
+        metric = _denoise_metric(summary["metric"])
+    rows = summary[summary["metric"] == metric] if metric else summary.iloc[:0]
     if backbone:
         rows = rows[rows["backbone"].astype(str).str.startswith(backbone)]
     return list(rows["column"].drop_duplicates())
-
-
-def _columns(frame: pd.DataFrame, spec: LineSpec) -> list[str]:
-    return _metric_columns(frame, spec.row_metric, spec.backbone)
 
 
 def _is(label: str, model: str) -> bool:
@@ -248,79 +267,68 @@ def _best(part: pd.DataFrame, way: str | None) -> pd.Series | None:
     return finite.loc[finite["mean"].idxmax() if way == HIGHER else finite["mean"].idxmin()]
 
 
-def _pair(comparisons: pd.DataFrame, dataset: str, column: str, a: str, b: str) -> pd.Series | None:
-    """The comparisons row of models a and b (either order) in one column; None when absent."""
-    here = comparisons[(comparisons["dataset"] == dataset) & (comparisons["column"] == column)]
-    match = here[((here["model_a"] == a) & (here["model_b"] == b)) | ((here["model_a"] == b) & (here["model_b"] == a))]
-    return match.iloc[0] if len(match) else None
+def _cell_text(row: pd.Series, seeds: int) -> str:
+    """A summary row as the report writes its cell: mean ± std, "(n=k)" when it has fewer seeds."""
+    return format_value(Cell(float(row["mean"]), float(row["std"]), int(row["n_seeds"])), seeds)
 
 
-def _test(line: Line, pair: pd.Series | None, ours: str) -> None:
-    """The line's test from its pair's row (comparisons.csv's columns), oriented so that diff is ours - other."""
-    if pair is None:
-        line.untested = "no comparison"
-        return
-    line.p_value, line.p_column = float(pair["p_value"]), float(pair["p_holm"])
-    line.diff = float(pair["mean_diff"]) * (1 if pair["model_a"] == ours else -1)
-    if math.isnan(line.p_value):
-        note = pair["note"] if isinstance(pair["note"], str) and pair["note"] else "no test possible"
-        line.untested = note.removesuffix(": not tested")
-
-
-def _value(mean: float, std: float, n: int, seeds: int) -> str:
-    return format_value(Cell(float(mean), float(std), int(n)), seeds)
-
-
-def _p_text(p: float) -> str:
-    return MISSING if pd.isna(p) else f"{p:.3g}"
-
-
-def _member_rows(values: pd.DataFrame, key: str, member: str) -> pd.DataFrame:
-    """One member's rows (run_id, seed, metric, n, value) of one (dataset, column) frame of values."""
-    rows = values[values[key] == member]
+def _member_rows(values: pd.DataFrame, member: str) -> pd.DataFrame:
+    """One member's finite rows (run_id, seed, metric, n, value) of one (dataset, column) frame of values."""
+    rows = values[values["label"] == member]
     return rows[np.isfinite(rows["value"].to_numpy(dtype=float))][ROW_COLUMNS]
+
+
+def _compare(line: Line, source: Source, dataset: str, column: str, ours: str, theirs: str) -> None:
+    """The line's test, from the pair's row of the source's comparisons oriented so that diff is ours -
+    theirs, and the interval of that difference."""
+    here = source.comparisons[(source.comparisons["dataset"] == dataset) & (source.comparisons["column"] == column)]
+    a, b = here["model_a"], here["model_b"]
+    pair = here[((a == ours) & (b == theirs)) | ((a == theirs) & (b == ours))]
+    if pair.empty:
+        line.untested = "no comparison"
+    else:
+        pair = pair.iloc[0]
+        line.p_value, line.p_column = float(pair["p_value"]), float(pair["p_holm"])
+        line.diff = float(pair["mean_diff"]) * (1 if pair["model_a"] == ours else -1)
+        if math.isnan(line.p_value):  # a CSV round trip leaves an empty note as NaN
+            note = pair["note"] if isinstance(pair["note"], str) and pair["note"] else "no test possible"
+            line.untested = note.removesuffix(": not tested")
+    if source.values is None:
+        line.interval = Interval(note="no metrics.csv, so no per-run values")
+        return
+    values = source.values[(source.values["dataset"] == dataset) & (source.values["column"] == column)]
+    line.interval = difference_interval(source.per_image, _member_rows(values, ours), _member_rows(values, theirs))
 
 
 # ---------------------------------------------------------------- lines of the claims table
 
 
-def _dataset_name(experiment_name: str, dataset: str, several: bool) -> str:
-    return f"{dataset} ({experiment_name})" if several else dataset
+def _dataset_name(source_name: str, dataset: str, several: bool) -> str:
+    return f"{dataset} ({source_name})" if several else dataset
 
 
-def _experiment_interval(experiment: Experiment, dataset: str, column: str, ours: str, theirs: str) -> Interval:
-    if experiment.results is None:
-        return Interval(note="no metrics.csv, so no per-run values")
-    values = experiment.results.values
-    here = values[(values["dataset"] == dataset) & (values["column"] == column)]
-    return difference_interval(experiment.per_image, _member_rows(here, "label", ours),
-                               _member_rows(here, "label", theirs))
-
-
-def _model_line(claim: ClaimSpec, spec: LineSpec, ours_model: str, experiment: Experiment, dataset: str,
+def _model_line(claim: ClaimSpec, spec: LineSpec, ours_model: str, source: Source, dataset: str,
                 column: str, shown_dataset: str) -> Line:
     """`ours` against the best other model (or the named one) in one (dataset, column)."""
-    part = experiment.summary[(experiment.summary["dataset"] == dataset) & (experiment.summary["column"] == column)]
-    way, seeds = direction(part["metric"].iloc[0]), experiment.seeds(dataset)
-    ours = _label(part["model"], ours_model, experiment.name, dataset, ", and objectives go to --ablation")
+    part, seeds = source.rows(dataset, column), source.seeds[dataset]
+    way = direction(part["metric"].iloc[0])
+    ours = _label(part["model"], ours_model, source.name, dataset, ", and objectives go to --ablation")
     others = part[~part["model"].map(lambda label: _is(label, ours_model))]
     if spec.against:
-        named = _label(others["model"], spec.against, experiment.name, dataset)
+        named = _label(others["model"], spec.against, source.name, dataset)
         best = others[others["model"] == named].iloc[0] if named else None
     else:
         best = _best(others, way)
     line = Line(claim.text, spec, column, shown_dataset, MISSING, MISSING, ours_model, HIGHER_IS_BETTER.get(way),
-                exploratory=exploratory_reason(experiment.runs, dataset, spec))
+                exploratory=exploratory_reason(source.runs, dataset, spec))
     if best is not None:
-        line.theirs = f"{md_escape(best['model'])}: {_value(best['mean'], best['std'], best['n_seeds'], seeds)}"
+        line.theirs = f"{md_escape(best['model'])}: {_cell_text(best, seeds)}"
     if ours is None or best is None:
         line.untested = (f"no {ours_model} value" if ours is None else
                          f"no {spec.against} value" if spec.against else "no other model's value")
         return line
-    mine = part[part["model"] == ours].iloc[0]
-    line.ours = _value(mine["mean"], mine["std"], mine["n_seeds"], seeds)
-    _test(line, _pair(experiment.comparisons, dataset, column, ours, best["model"]), ours)
-    line.interval = _experiment_interval(experiment, dataset, column, ours, best["model"])
+    line.ours = _cell_text(part[part["model"] == ours].iloc[0], seeds)
+    _compare(line, source, dataset, column, ours, best["model"])
     return line
 
 
@@ -328,13 +336,13 @@ def _missing_line(claim: ClaimSpec, spec: LineSpec, metric: str, dataset: str, w
     return Line(claim.text, spec, metric, dataset, MISSING, MISSING, "", untested=why, exploratory=exploratory)
 
 
-def model_lines(claim: ClaimSpec, spec: LineSpec, ours: str, experiments: list[Experiment]) -> list[Line]:
+def model_lines(claim: ClaimSpec, spec: LineSpec, ours: str, experiments: list[Source]) -> list[Line]:
     """The lines of one declared model line: every experiment, dataset and column it finds. A metric an
     experiment did not measure on a dataset is a "not tested" line only when no other experiment
     measured it there: a rescoring folder (run --scope generation) adds the Inception rows of a dataset
     without making the rest untested."""
     several = len(experiments) > 1
-    columns = {(e.name, d): _columns(e.summary[e.summary["dataset"] == d], spec)
+    columns = {(e.name, d): _metric_columns(e.rows(d), spec.row_metric, spec.backbone)
                for e in experiments for d in e.datasets if not spec.dataset or d == spec.dataset}
     measured = {d for (_, d), found in columns.items() if found}
     lines = []
@@ -354,107 +362,39 @@ def model_lines(claim: ClaimSpec, spec: LineSpec, ours: str, experiments: list[E
     return lines
 
 
-# ---------------------------------------------------------------- the ablation
-
-
-@dataclass
-class Ablation:
-    name: str
-    values: pd.DataFrame  # dataset, column, objective + ROW_COLUMNS: one row per run of ours and column
-    runs: pd.DataFrame
-    per_image: PerImageStore
-    objectives: list[str] = field(default_factory=list)
-
-    def seeds(self, dataset: str) -> int:
-        return int(self.values.loc[self.values["dataset"] == dataset, "seed"].nunique())
-
-
-def _objective(hparams) -> str | None:
-    """The `objective` in a runs.csv hparams cell (JSON); None when it has none or is not JSON."""
-    try:
-        found = json.loads(hparams).get("objective")
-    except (TypeError, ValueError, AttributeError):
-        return None
-    return str(found) if found is not None else None
-
-
-def _objective_values(results: Results, ours: str, name: str) -> pd.DataFrame:
-    if "hparams" not in results.runs:
-        raise UserError(f"{name}: runs.csv has no hparams column, so no objective of {ours} can be read")
-    objectives = results.runs.set_index("run_id")["hparams"].map(_objective)
-    # the ablation's runs: ours itself and its named variants (swae-xz, swae-zrec: aebench/catalog/models.py)
-    values = results.values[results.values["model"].astype(str).str.fullmatch(rf"{ours}(-[\w-]+)?")]
-    values = values.assign(objective=values["run_id"].map(objectives)).dropna(subset=["objective"])
-    twice = values[values.duplicated(["dataset", "column", "objective", "seed"], keep=False)]
-    if not twice.empty:
-        row = twice.iloc[0]
-        raise UserError(f"{name}: objective {row['objective']} has several runs of {ours} with seed {row['seed']} "
-                        f"on {row['dataset']}; an ablation must vary the objective only")
-    return values[["dataset", "column", "objective", *ROW_COLUMNS]]
-
-
-def load_ablation(folder: str | Path, ours: str) -> Ablation:
-    path = _existing_folder(folder)
-    name = str(folder)
-    if not _has(path, "runs.csv", "metrics.csv"):
-        raise UserError(f"{name}: an ablation folder needs runs.csv and metrics.csv (per-seed values), and one is missing")
-    results = load_results(path)
-    values = _objective_values(results, ours, name)
-    objectives = list(values["objective"].drop_duplicates())
-    if len(objectives) < 2:
-        found = f"only objective {objectives[0]}" if objectives else f"no {ours} run with an objective in its hparams"
-        raise UserError(f"{name}: not an ablation of {ours} ({found}); it needs runs of {ours} (or its named "
-                        f"variants) with at least two objectives")
-    return Ablation(display_name(path), values, results.runs, PerImageStore(path), objectives)
-
-
-def _objective_cell(values: pd.DataFrame, objective: str, seeds: int) -> str:
-    mine = values.loc[values["objective"] == objective, "value"].astype(float)
-    mine = mine[np.isfinite(mine.to_numpy())]
-    if mine.empty:
-        return f"{objective}: {MISSING}"
-    return f"{objective}: {_value(mine.mean(), mine.std(ddof=1), len(mine), seeds)}"
-
-
-def _ablation_line(claim: ClaimSpec, spec: LineSpec, ablation: Ablation, dataset: str, column: str) -> Line:
+def _ablation_line(claim: ClaimSpec, spec: LineSpec, ablation: Source, dataset: str, column: str) -> Line:
     """Objective `ours` against `other` per seed in one (dataset, column): paired t-test, Holm over all
     pairs of objectives of the column (p column), as comparisons.csv does for models."""
+    part, seeds = ablation.rows(dataset, column).set_index("model"), ablation.seeds[dataset]
     ours, other = spec.objectives
-    part = ablation.values[(ablation.values["dataset"] == dataset) & (ablation.values["column"] == column)]
-    seeds = ablation.seeds(dataset)
-    way = HIGHER_IS_BETTER.get(direction(part["metric"].iloc[0]))
-    line = Line(claim.text, spec, column, f"{dataset} (ablation {ablation.name})", _objective_cell(part, ours, seeds),
-                _objective_cell(part, other, seeds), ours, way,
+    cells = [f"{o}: {_cell_text(part.loc[o], seeds) if o in part.index and part.at[o, 'n_seeds'] else MISSING}"
+             for o in (ours, other)]
+    line = Line(claim.text, spec, column, f"{dataset} (ablation {ablation.name})", *cells, ours,
+                HIGHER_IS_BETTER.get(direction(part["metric"].iloc[0])),
                 exploratory=exploratory_reason(ablation.runs, dataset, spec))
-    run = set(part["objective"])
-    if not {ours, other} <= run:
-        line.untested = f"objective {ours if ours not in run else other} not run"
+    not_run = [o for o in (ours, other) if o not in part.index]
+    if not_run:
+        line.untested = f"objective {not_run[0]} not run"
         return line
-    seeds_of = part[["objective", "seed", "value"]].rename(columns={"objective": "model"})
-    pairs = pairwise_comparisons(seeds_of, way, ALPHA)
-    _test(line, _pair(pairs.assign(dataset=dataset, column=column), dataset, column, ours, other), ours)
-    line.interval = difference_interval(ablation.per_image, _member_rows(part, "objective", ours),
-                                        _member_rows(part, "objective", other))
+    _compare(line, ablation, dataset, column, ours, other)
     return line
 
 
-def ablation_lines(claim: ClaimSpec, spec: LineSpec, ablation: Ablation | None) -> list[Line]:
+def ablation_lines(claim: ClaimSpec, spec: LineSpec, ablation: Source | None) -> list[Line]:
     ours, other = spec.objectives
     label = f"{spec.row_metric} ({ours} vs {other})"
     if ablation is None:
         return [_missing_line(claim, spec, label, MISSING, "no --ablation folder")]
     lines = []
-    for dataset in ablation.values["dataset"].drop_duplicates():
-        if spec.dataset and dataset != spec.dataset:
-            continue
-        columns = _columns(ablation.values[ablation.values["dataset"] == dataset], spec)
+    for dataset in [d for d in ablation.datasets if not spec.dataset or d == spec.dataset]:
+        columns = _metric_columns(ablation.rows(dataset), spec.row_metric, spec.backbone)
         lines += ([_ablation_line(claim, spec, ablation, dataset, c) for c in columns]
                   or [_missing_line(claim, spec, label, f"{dataset} (ablation {ablation.name})", "metric not measured",
                                     exploratory_reason(ablation.runs, dataset, spec))])
     return lines or [_missing_line(claim, spec, label, spec.dataset, "dataset not in the ablation folder")]
 
 
-# ---------------------------------------------------------------- one family, verdict
+# ---------------------------------------------------------------- one family, the claim's verdict
 
 
 def table_holm(lines: list[Line]) -> None:
@@ -468,12 +408,13 @@ def _counted(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-def verdict(lines: list[Line]) -> str:
-    """The verdict over the lines that count (module docstring)."""
+def claim_verdict(lines: list[Line]) -> str:
+    """The verdict of one claim over its lines that count (module docstring); not tables.verdict, which
+    describes one column's marks."""
     counted = [line.result for line in lines if not line.exploratory]
     if not counted:
         return NO_VERDICT
-    wins, losses, noise, untested = (counted.count(r) for r in (WIN, LOSS, NOISE, UNTESTED))
+    wins, losses, noise, untested = (counted.count(r) for r in (WIN, LOSS, NOISE, NO_TEST))
     if wins == len(counted):
         return HOLDS
     if wins == 0:
@@ -482,8 +423,8 @@ def verdict(lines: list[Line]) -> str:
     return text + (f", {untested} not tested" if untested else "")
 
 
-def claim_lines(claims: ClaimsFile, experiments: list[Experiment],
-                ablation: Ablation | None) -> list[tuple[ClaimSpec, list[Line]]]:
+def claim_lines(claims: ClaimsFile, experiments: list[Source],
+                ablation: Source | None) -> list[tuple[ClaimSpec, list[Line]]]:
     """Every claim with its lines, in the order of the claims file, p_table set over all of them."""
     found = []
     for claim in claims.claims:
@@ -500,7 +441,11 @@ def claim_lines(claims: ClaimsFile, experiments: list[Experiment],
 
 
 def _row(cells: Iterable[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
+    return "| " + " | ".join(cells) + " |"  # as render.markdown_table writes its rows (inline there)
+
+
+def _number(value: float | None, spec: str) -> str:
+    return MISSING if pd.isna(value) else f"{value:{spec}}"
 
 
 def _claims_table(claims: list[tuple[ClaimSpec, list[Line]]], ours: str) -> list[str]:
@@ -512,16 +457,18 @@ def _claims_table(claims: list[tuple[ClaimSpec, list[Line]]], ours: str) -> list
             first = i == 0  # claim and verdict once, on the claim's first line
             lines.append(_row([md_escape(claim.text) if first else "", md_escape(line.metric), line.spec.sampler,
                                md_escape(line.dataset), line.spec.declared_as, line.ours, line.theirs,
-                               md_escape(line.interval.text()), _p_text(line.p_column), _p_text(line.p_table),
-                               md_escape(line.outcome), f"**{verdict(claim_rows)}**" if first else ""]))
+                               md_escape(line.interval.text()), _number(line.p_column, ".3g"),
+                               _number(line.p_table, ".3g"), md_escape(line.outcome),
+                               f"**{claim_verdict(claim_rows)}**" if first else ""]))
     return lines
 
 
-def _seed_text(experiment: Experiment) -> str:
-    return ", ".join(f"{d}, {experiment.seeds(d)} seeds" for d in experiment.datasets)
+def _seed_text(source: Source) -> str:
+    return ", ".join(f"{dataset}, {n} seeds" for dataset, n in source.seeds.items())
 
 
-def _header(claims: ClaimsFile, experiments: list[Experiment], ablation: Ablation | None) -> list[str]:
+def _preamble(claims: ClaimsFile, experiments: list[Source], ablation: Source | None) -> list[str]:
+    """What the table read and how to read it: the paragraphs above it."""
     folders = "; ".join(f"`{e.name}` ({_seed_text(e)})" for e in experiments)
     text = (f"Claims declared in `{claims.shown}`, checked on {folders}. For each line, {claims.ours}'s mean ± "
             f"sample std over seeds is set against the other's: the best mean among the other models by the "
@@ -530,9 +477,9 @@ def _header(claims: ClaimsFile, experiments: list[Experiment], ablation: Ablatio
             f"p (table Holm): Holm over every test of this table as one family; it decides the outcome "
             f"(α = {ALPHA:g}), being the stricter reading of claims read together.")
     if ablation is not None:
-        datasets = ", ".join(f"{d}, {ablation.seeds(d)} seeds" for d in ablation.values["dataset"].drop_duplicates())
-        text += (f" Ablation lines: objectives {', '.join(ablation.objectives)} of {claims.ours} in "
-                 f"`{ablation.name}` ({datasets}), compared per seed by the same test.")
+        objectives = ", ".join(ablation.summary["model"].drop_duplicates())
+        text += (f" Ablation lines: objectives {objectives} of {claims.ours} in "
+                 f"`{ablation.name}` ({_seed_text(ablation)}), compared per seed by the same test.")
     sampler = ("Sampler, for the generation metrics: prior, the model's own; gmm, a Gaussian mixture fitted on the "
                "training codes (ex-post density estimation), its rows named with _gmm.")
     interval = ("Difference, 95% interval: for the per-image metrics (recon_sse, denoise_sse_s*, knn{k}_acc), "
@@ -548,63 +495,55 @@ def _header(claims: ClaimsFile, experiments: list[Experiment], ablation: Ablatio
     return [text, "", sampler, "", interval, "", rule, ""]
 
 
-def _cost(experiment: Experiment) -> pd.DataFrame:
-    """(dataset, model label) -> mean train_seconds and epochs_run of the successful runs."""
-    if experiment.results is None:
-        return pd.DataFrame(columns=["train_seconds", "epochs_run"])
-    runs = experiment.results.runs
-    labels = experiment.results.values.drop_duplicates("run_id").set_index("run_id")["label"]
+CONTEXT_NOTE = ("No verdict here; read the claims with these. nn_train_ratio: the samples' median distance to their "
+                "nearest training image over the same for test images (about 1: no copying; well below 1: copying). "
+                "copying_ct: Meehan et al.'s C_T (strongly negative: copying; strongly positive: underfitting). "
+                "active_units: latent dimensions whose codes vary. Training cost: mean over the successful runs "
+                "(runs.csv; \"—\" without it).")
+
+
+def _training_cost(source: Source) -> pd.DataFrame:
+    """(dataset, model label) -> mean train_seconds and epochs_run of the successful runs (the report has
+    no per-model cost); empty without metrics.csv, which names each run's label."""
+    if source.values is None:
+        return pd.DataFrame(columns=COST_COLUMNS)
+    runs = source.runs
+    labels = source.values.drop_duplicates("run_id").set_index("run_id")["label"]
     ok = runs[runs["status"] == "ok"].assign(label=runs["run_id"].map(labels))
-    numbers = {c: pd.to_numeric(ok[c], errors="coerce") if c in ok else np.nan for c in ("train_seconds", "epochs_run")}
-    return ok.assign(**numbers).groupby(["dataset", "label"])[["train_seconds", "epochs_run"]].mean()
+    numbers = {c: pd.to_numeric(ok[c], errors="coerce") if c in ok else np.nan for c in COST_COLUMNS}
+    return ok.assign(**numbers).groupby(["dataset", "label"])[COST_COLUMNS].mean()
 
 
-def _number(value: float) -> str:
-    return MISSING if pd.isna(value) else f"{value:.4g}"
-
-
-def _extra_columns(experiments: list[Experiment]) -> list[str]:
-    return list(dict.fromkeys(c for metric in EXTRA_METRICS for e in experiments
-                              for c in _metric_columns(e.summary, metric)))
-
-
-def _rescored_only(experiment: Experiment) -> bool:
+def _rescored_only(source: Source) -> bool:
     """Every run scored another experiment's weights (run --weights-from): no training cost of its own,
     and none of this table's measures, which its source's row gives."""
-    runs = experiment.results.runs if experiment.results is not None else None
-    return runs is not None and not runs.empty and bool(rescored(runs).all())
+    return source.values is not None and not source.runs.empty and bool(rescored(source.runs).all())
 
 
-def _extra_table(experiments: list[Experiment]) -> list[str]:
-    columns = _extra_columns(experiments)
+def _context_table(experiments: list[Source]) -> list[str]:
+    """Copying, active units and training cost of every model: what a reader must also know."""
+    columns = list(dict.fromkeys(c for metric in CONTEXT_METRICS for e in experiments
+                                 for c in _metric_columns(e.summary, metric)))
     several = len(experiments) > 1
     lines = [_row(["dataset", "model", *map(md_escape, columns), "train seconds (mean)", "epochs (mean)"]),
              "|:---|:---|" + "---:|" * (len(columns) + 2)]
-    for experiment in [e for e in experiments if not _rescored_only(e)]:
-        cost, summary = _cost(experiment), experiment.summary
-        for dataset in experiment.datasets:
-            seeds, part = experiment.seeds(dataset), summary[summary["dataset"] == dataset]
+    for source in [e for e in experiments if not _rescored_only(e)]:
+        cost = _training_cost(source)
+        for dataset, seeds in source.seeds.items():
+            part = source.rows(dataset)
             for model in part["model"].drop_duplicates():
                 cells = part[part["model"] == model].set_index("column")
-                values = [_value(cells.at[c, "mean"], cells.at[c, "std"], cells.at[c, "n_seeds"], seeds)
-                          if c in cells.index else MISSING for c in columns]
-                spent = cost.loc[(dataset, model)] if (dataset, model) in cost.index else pd.Series(dtype=float)
-                lines.append(_row([md_escape(_dataset_name(experiment.name, dataset, several)), md_escape(model),
-                                   *values, _number(spent.get("train_seconds")), _number(spent.get("epochs_run"))]))
+                values = [_cell_text(cells.loc[c], seeds) if c in cells.index else MISSING for c in columns]
+                spent = [_number(cost[c].get((dataset, model)), ".4g") for c in COST_COLUMNS]
+                lines.append(_row([md_escape(_dataset_name(source.name, dataset, several)), md_escape(model),
+                                   *values, *spent]))
     return lines
 
 
-EXTRA_NOTE = ("No verdict here; read the claims with these. nn_train_ratio: the samples' median distance to their "
-              "nearest training image over the same for test images (about 1: no copying; well below 1: copying). "
-              "copying_ct: Meehan et al.'s C_T (strongly negative: copying; strongly positive: underfitting). "
-              "active_units: latent dimensions whose codes vary. Training cost: mean over the successful runs "
-              "(runs.csv; \"—\" without it).")
-
-
-def claims_markdown(claims: ClaimsFile, experiments: list[Experiment], ablation: Ablation | None = None) -> str:
-    lines = _header(claims, experiments, ablation) + ["## Claims", ""]
+def claims_markdown(claims: ClaimsFile, experiments: list[Source], ablation: Source | None = None) -> str:
+    lines = _preamble(claims, experiments, ablation) + ["## Claims", ""]
     lines += _claims_table(claim_lines(claims, experiments, ablation), claims.ours)
-    lines += ["", "## What a reader must also know", "", EXTRA_NOTE, ""] + _extra_table(experiments)
+    lines += ["", "## What a reader must also know", "", CONTEXT_NOTE, ""] + _context_table(experiments)
     return "\n".join(lines) + "\n"
 
 

@@ -26,13 +26,15 @@ dataset in the folder it reads, runs.csv `finished_at`) finished before its decl
 finish times are unknown (no runs.csv or no finished_at: nothing shows the line came first). A date
 counts as the end of that day (UTC), so a run finished on the day of the declaration makes the line
 exploratory; a date-time without a zone is UTC. Exploratory lines are shown, marked, and left out of
-the verdict.
+the verdict (exploratory_reason applies the rule to a folder's runs.csv).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
+
+import pandas as pd
 
 from aebench.errors import UserError, choices
 from aebench.metrics.directions import direction
@@ -87,6 +89,21 @@ def declaration_instant(value, where: str) -> datetime:
     if isinstance(value, date):
         return datetime.combine(value + timedelta(days=1), time(), tzinfo=timezone.utc)
     raise UserError(f"{where}: declared must be a TOML date such as 2026-12-05 (unquoted), got {value!r}")
+
+
+def exploratory_reason(runs: pd.DataFrame | None, dataset: str, spec: LineSpec) -> str:
+    """Why a line reading the successful runs of `dataset` in `runs` is exploratory; "" when every one of
+    them finished after its declaration (the declaration rule, module docstring)."""
+    if runs is None or "finished_at" not in runs:
+        return "finish times unknown: no runs.csv with finished_at"
+    ok = runs[(runs["dataset"] == dataset) & (runs["status"].astype(str) == "ok")]
+    finished = pd.to_datetime(ok["finished_at"], utc=True, errors="coerce")
+    if ok.empty or finished.isna().any():
+        return "finish times unknown: a run without finished_at"
+    first = finished.min()
+    if first < spec.declared:
+        return f"declared {spec.declared_as}, after a run it reads finished at {first:%Y-%m-%d %H:%M} UTC"
+    return ""
 
 
 def _shown_date(value) -> str:
