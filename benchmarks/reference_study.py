@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from aebench.plumbing.tomlfile import read_toml  # noqa: E402
-from aebench.tune.tuner import toml_value  # noqa: E402
+from aebench.tune.tuner import toml_key, toml_value  # noqa: E402
 
 SEEDS = [0, 1, 2, 3, 4]
 
@@ -41,7 +41,7 @@ def reference_study(dataset: str, tuned: dict) -> str:
             "experiment": f"reference-{dataset}", "note": tuned["note"]}
     lines = [f"# {line}" for line in header] + [f"{key} = {toml_value(value)}" for key, value in keys.items()]
     for model, fields in tuned["hparams"].items():
-        lines += ["", f"[hparams.{model}]"] + [f"{field} = {toml_value(value)}" for field, value in fields.items()]
+        lines += ["", f"[hparams.{toml_key(model)}]"] + [f"{field} = {toml_value(value)}" for field, value in fields.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -47,6 +47,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -385,7 +386,7 @@ def tuned_study(tuning: Tuning, selected: dict[str, Trial], table: pd.DataFrame)
     lines = [f"# {line}" for line in study_header(tuning, table)]
     lines += [f"{key} = {toml_value(value)}" for key, value in keys.items()]
     for model, trial in selected.items():
-        lines += ["", f"[hparams.{model}]"] + [f"{field} = {toml_value(v)}" for field, v in trial.values.items()]
+        lines += ["", f"[hparams.{toml_key(model)}]"] + [f"{field} = {toml_value(v)}" for field, v in trial.values.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -470,6 +471,11 @@ def choice_line(model: str, outcome: TuningOutcome) -> str:
         line += (f"; on the edge: {row.on_edge}: widen the space"
                  + (f" ({', '.join(hints)}) and raise --budget" if hints else " (it cannot be widened beyond the training set)"))
     return line
+
+
+def toml_key(key: str) -> str:
+    """A TOML key: bare when it may be (swae, beta-vae), else quoted (a plug-in's "package.module:Class")."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
 
 
 def toml_value(value) -> str:
