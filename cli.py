@@ -52,8 +52,8 @@ def _joined(given: dict) -> dict:
 
 def _executor_and_device(config: dict):
     """Where the cells run and on which device: a Ray cluster picks its own devices (cpu unless asked)."""
-    from aebench.run.executors import make_executor
     from aebench.plumbing.precision import check_precision
+    from aebench.run.executors import make_executor
 
     executor = make_executor(config["executor"], config["jobs"], config.get("ray_address"),
                              config["ray_cpus_per_run"], config["ray_gpus_per_run"])
@@ -90,12 +90,12 @@ def run(config_file, sets, retry_failed, quiet, **given):
     """Train and evaluate every (model, dataset, seed) cell not already recorded."""
     from pathlib import Path
 
+    from aebench.plumbing.writer_lock import writing
     from aebench.run.rescoring import attach_trained_weights
-    from aebench.store.folder import ResultsStore
     from aebench.run.reuse import copy_finished_runs, reuse_sources
     from aebench.run.runner import plan_config, preflight, run_grid, save_resolved_config
     from aebench.run.study import load_study, resolve
-    from aebench.plumbing.writer_lock import writing
+    from aebench.store.folder import ResultsStore
 
     config = resolve(load_study(config_file) if config_file else {}, _joined(given), _parse_overrides(sets), config_file)
     prof, specs = plan_config(config)
@@ -173,12 +173,12 @@ def fetch_command(name, data_root):
 @click.option("--data-root", default=None, help="Folder with IDX files (default: $AEBENCH_DATA or ./data).")
 def list_command(data_root):
     """The models, datasets (and whether each is here), the precisions this CPU trains in, and profiles."""
+    from aebench.catalog.models import ABLATIONS, MODELS, plugin_models
     from aebench.data.builtin import BUILTIN_DATASETS
     from aebench.data.datasets import availability, plugin_datasets
     from aebench.data.fetch import DATASET_SOURCES, fetch_status
     from aebench.plumbing.precision import cpu_support_line
     from aebench.run.profiles import PROFILES
-    from aebench.catalog.models import ABLATIONS, MODELS, plugin_models
 
     click.echo("Models:")
     for name, cls in MODELS.items():
@@ -223,8 +223,8 @@ def list_command(data_root):
                    "seeds, evaluation and training settings.")
 def report(experiment, out, data_root, no_figures, reference):
     """Tables and figures of EXPERIMENT (a name under --out or a path; default: the latest)."""
-    from aebench.store.values import resolve_experiment
     from aebench.report.writer import write_report
+    from aebench.store.values import resolve_experiment
 
     folder = resolve_experiment(experiment, out)
     if reference is not None:
@@ -263,7 +263,8 @@ def claims_command(folders, ablation, claims_file, out_file):
 @click.option("--out", default="results", show_default=True, help="Folder holding the experiments.")
 def check(experiment, thresholds, out):
     """Compare EXPERIMENT's mean metrics with the bounds in --thresholds; exit 1 on any regression."""
-    from aebench.report.check import check as check_bounds, load_thresholds
+    from aebench.report.check import check as check_bounds
+    from aebench.report.check import load_thresholds
     from aebench.store.values import load_results, resolve_experiment
 
     bounds = load_thresholds(thresholds)  # a malformed file is reported before the experiment is read

@@ -67,12 +67,12 @@ def main() -> None:
     import torch
 
     import aebench.features.backbones as backbones
-    from aebench.run import evaluation as ev
+    from aebench.catalog.models import build_model
     from aebench.data.datasets import load_dataset
     from aebench.metrics.fid import features_path, reference_statistics
     from aebench.metrics.local_structure import fixed_subset
+    from aebench.run import evaluation as ev
     from aebench.run.profiles import get_profile
-    from aebench.catalog.models import build_model
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
     profile = get_profile(args.profile)

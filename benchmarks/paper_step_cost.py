@@ -49,12 +49,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from aebench.catalog.models import MODELS, build_model  # noqa: E402
 from aebench.data.datasets import load_dataset  # noqa: E402
 from aebench.errors import UserError  # noqa: E402
-from aebench.run.optim import make_optimizer  # noqa: E402
 from aebench.plumbing.precision import check_precision, cpu_description, training_autocast  # noqa: E402
+from aebench.run.optim import make_optimizer  # noqa: E402
 from aebench.run.profiles import get_profile, model_settings  # noqa: E402
-from aebench.catalog.models import MODELS, build_model  # noqa: E402
 from aebench.run.training import TrainConfig  # noqa: E402
 
 

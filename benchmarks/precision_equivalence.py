@@ -39,10 +39,10 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aebench.errors import UserError  # noqa: E402
-from aebench.store.values import load_results, run_precisions  # noqa: E402
 from aebench.metrics.directions import ARROWS, direction  # noqa: E402
 from aebench.report.stats import holm, pairwise_comparisons  # noqa: E402
 from aebench.report.tables import HEADLINE_METRICS, join_names  # noqa: E402
+from aebench.store.values import load_results, run_precisions  # noqa: E402
 
 ALPHA = 0.05
 PAIR_KEYS = ["model", "dataset", "seed"]

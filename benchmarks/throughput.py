@@ -69,18 +69,19 @@ from torch.utils._pytree import tree_map
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from baselines.vae import VAE, VAEConfig  # noqa: E402
-from aebench.run import training  # noqa: E402
 from aebench.data.datasets import load_dataset  # noqa: E402
 from aebench.errors import UserError  # noqa: E402
 from aebench.plumbing.precision import check_precision, cpu_description, training_autocast  # noqa: E402
+from aebench.run import training  # noqa: E402
+from baselines.vae import VAE, VAEConfig  # noqa: E402
 from models.contract import AutoEncoder  # noqa: E402
 from models.networks import Float32Output, Reshape  # noqa: E402
 
 try:
     import pythae
     from pythae.data.datasets import BaseDataset
-    from pythae.models import VAE as PythaeVAE, VAEConfig as PythaeVAEConfig
+    from pythae.models import VAE as PythaeVAE
+    from pythae.models import VAEConfig as PythaeVAEConfig
     from pythae.models.base.base_utils import ModelOutput
     from pythae.models.nn import BaseDecoder, BaseEncoder
     from pythae.trainers import BaseTrainer, BaseTrainerConfig

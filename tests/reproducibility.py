@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from aebench.metrics.samplers import split_sampler, sampler_metric
+from aebench.metrics.samplers import sampler_metric, split_sampler
 from aebench.plumbing.provenance import REPRODUCIBLE_RTOL, SPREAD_OF, reproduced
 
 

@@ -5,17 +5,17 @@ import pytest
 import torch
 from torch import nn
 
-from baselines.beta_vae import BetaVAE
-from baselines.vae import VAE
-from baselines.vampprior import VampPrior, log_normal_diag, log_normal_diag_pairs
-from baselines.wae import WAE, imq_mmd, imq_kernel
+from aebench.catalog.models import MODELS, build_model
 from aebench.run.evaluation import evaluate
 from aebench.run.profiles import get_profile
 from aebench.run.runner import plan
 from aebench.run.training import fit
+from baselines.beta_vae import BetaVAE
+from baselines.vae import VAE
+from baselines.vampprior import VampPrior, log_normal_diag, log_normal_diag_pairs
+from baselines.wae import WAE, imq_kernel, imq_mmd
 from models.contract import HyperparameterError
 from models.networks import Reshape
-from aebench.catalog.models import MODELS, build_model
 
 AUTHORS_SCALES = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]  # the WAE authors' IMQ scales, written out again here
 TINY_SHAPE = (1, 1, 2)  # two-pixel images: every term can be worked out with a pencil

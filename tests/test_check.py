@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import cli
-from aebench.report.check import Bound, load_thresholds
 from aebench.errors import UserError
+from aebench.report.check import Bound, load_thresholds
 
 # (model, seed) -> {metric or metric@backbone: value}
 VALUES = {

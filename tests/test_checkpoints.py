@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from aebench.store.checkpoints import checkpoint_bytes, load_model, read_checkpoint
 from aebench.catalog.models import MODELS, build_model
+from aebench.store.checkpoints import checkpoint_bytes, load_model, read_checkpoint
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import cli
+from aebench.metrics.directions import HIGHER, direction
 from aebench.report.claims import claims_report
 from aebench.report.claims_file import load_claims_file
-from aebench.metrics.directions import HIGHER, direction
 from aebench.report.stats import NOTE_TOO_FEW
 
 # Every metric the test claims read, with its backbone (fid as the report names its column: "fid [clf]").

@@ -12,8 +12,15 @@ import torch
 import aebench.features.backbones as backbones
 from aebench.data.builtin import DEBIAN_FASHION_DIR
 from aebench.data.datasets import availability, load_dataset
-from aebench.features.classifier_training import (CLASSIFIER_VERSION, SCHEDULE, Schedule, evaluate_classifier,
-                                                   random_shifts, train_classifier, validation_split)
+from aebench.features.classifier_training import (
+    CLASSIFIER_VERSION,
+    SCHEDULE,
+    Schedule,
+    evaluate_classifier,
+    random_shifts,
+    train_classifier,
+    validation_split,
+)
 
 CHECKOUT_DATA = Path(__file__).resolve().parent.parent / "data"  # where `python cli.py fetch mnist` writes
 

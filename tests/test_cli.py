@@ -5,9 +5,9 @@ import subprocess
 
 import pandas as pd
 import pytest
+from interrupt import ROOT, cli_command, interrupt_after_first_run
 
 import cli
-from interrupt import ROOT, cli_command, interrupt_after_first_run
 
 
 def run_cli(capsys, *argv):

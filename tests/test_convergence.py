@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from aebench.run.training import TrainConfig, fit, validation_terms, warmup_weight
 from aebench.catalog.models import build_model
+from aebench.run.training import TrainConfig, fit, validation_terms, warmup_weight
 from models.contract import AutoEncoder, Hyperparameters
 
 

@@ -11,8 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aebench.metrics.copying import (copying_ct, copying_ct_cells, mann_whitney_z, nearest_training_indices,
-                                       nn_train_ratio)
+from aebench.metrics.copying import (
+    copying_ct,
+    copying_ct_cells,
+    mann_whitney_z,
+    nearest_training_indices,
+    nn_train_ratio,
+)
 from aebench.metrics.latent_usage import active_units, unit_activity
 
 DIM, COMPONENTS = 20, 5

@@ -6,8 +6,8 @@ import torch
 
 from aebench.data.builtin import DEBIAN_FASHION_DIR, IDX_FILES
 from aebench.data.datasets import availability, load_dataset
-from aebench.errors import UserError
 from aebench.data.idx import write_idx
+from aebench.errors import UserError
 
 
 def test_digits_splits_shapes_and_range(digits):

@@ -19,11 +19,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from aebench.data import builtin, datasets as data
-from aebench.data import fetch, sources
-from aebench.features import inception_convert as convert
-from aebench.errors import UserError
+from aebench.data import builtin, fetch, sources
+from aebench.data import datasets as data
 from aebench.data.idx import write_idx
+from aebench.errors import UserError
+from aebench.features import inception_convert as convert
 
 FAKE_SIZES = (1000, 10000, 300)  # train, val, test rows: val must be the suite's 10000 for load_dataset
 
@@ -553,8 +553,12 @@ def _fid_helper_features(script, u):
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*torch.jit.load.*:FutureWarning")
 def test_converted_inception_gives_the_torchscripts_pool3_features(tmp_path, monkeypatch, inception_wheel):
-    from aebench.features.backbones import (CONVERTED_INCEPTION_NAME, InceptionBackbone, inception_weights_path,
-                                             official_inception_path)
+    from aebench.features.backbones import (
+        CONVERTED_INCEPTION_NAME,
+        InceptionBackbone,
+        inception_weights_path,
+        official_inception_path,
+    )
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     message = fetch.fetch("inception", log=_quiet, wheel_getter=_getter(inception_wheel), try_direct=False)

@@ -11,16 +11,29 @@ import pytest
 import scipy.linalg
 import torch
 import torchvision
+from conftest import PixelIdentity
 
 import aebench.features.backbones as backbones
-from aebench.plumbing.atomic import computed_once
 from aebench.errors import UserError
+from aebench.features.backbones import (
+    INCEPTION_FILE,
+    Backbone,
+    InceptionBackbone,
+    choose_backbone,
+    get_backbone,
+    require_inception_weights,
+)
+from aebench.metrics.fid import (
+    FeatureStats,
+    cached_features,
+    feature_statistics,
+    features_path,
+    fid_of_features,
+    frechet_distance,
+    reference_statistics,
+)
+from aebench.plumbing.atomic import computed_once
 from aebench.run.evaluation import EvalConfig, evaluate
-from aebench.features.backbones import (INCEPTION_FILE, Backbone, InceptionBackbone, choose_backbone, get_backbone,
-                                         require_inception_weights)
-from aebench.metrics.fid import (FeatureStats, cached_features, feature_statistics, features_path, fid_of_features,
-                                   frechet_distance, reference_statistics)
-from conftest import PixelIdentity
 
 
 @pytest.fixture(autouse=True)

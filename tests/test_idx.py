@@ -3,8 +3,8 @@ import gzip
 import numpy as np
 import pytest
 
-from aebench.errors import UserError
 from aebench.data.idx import read_idx, write_idx
+from aebench.errors import UserError
 
 
 @pytest.mark.parametrize("name", ["images-idx3-ubyte", "images-idx3-ubyte.gz"])

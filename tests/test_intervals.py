@@ -8,8 +8,8 @@ import pytest
 from test_report import write_experiment
 
 from aebench.errors import UserError
-from aebench.store.per_image import PerImageStore
 from aebench.report.writer import SUMMARY_COLUMNS, write_report
+from aebench.store.per_image import PerImageStore
 
 N = 360  # test_report.write_experiment's n of every metric but FID
 SEEDS = (0, 1, 2)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from aebench.run.evaluation import EvalConfig, evaluate
-from aebench.features.backbones import forget_loaded_backbones
-from aebench.catalog.models import build_model
-from aebench.run.training import TrainConfig, fit
 from reproducibility import assert_reproduced
+
+from aebench.catalog.models import build_model
+from aebench.features.backbones import forget_loaded_backbones
+from aebench.run.evaluation import EvalConfig, evaluate
+from aebench.run.training import TrainConfig, fit
 
 EVALUATION = EvalConfig(fid_samples=400)
 

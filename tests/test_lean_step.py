@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aebench.run.optim import AdamNormGrad, fused_supported, make_optimizer
 from aebench.catalog.models import build_model
+from aebench.run.optim import AdamNormGrad, fused_supported, make_optimizer
 from models.likelihoods import bernoulli_nll
 
 

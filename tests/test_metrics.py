@@ -8,12 +8,12 @@ from sklearn.manifold import trustworthiness
 
 import cli
 from aebench.errors import UserError
-from aebench.run.evaluation import INCEPTION_MIN_IMAGES, EvalConfig, reference_size
 from aebench.features.backbones import INCEPTION_FILE
 from aebench.metrics.denoising import denoise_metric_name, denoising_errors
 from aebench.metrics.local_structure import continuity_score, fixed_subset, neighbourhood_scores, trustworthiness_score
 from aebench.metrics.probes import knn_accuracy, linear_accuracy
 from aebench.metrics.reconstruction import reconstruction_errors
+from aebench.run.evaluation import INCEPTION_MIN_IMAGES, EvalConfig, reference_size
 from aebench.run.profiles import get_profile
 from aebench.run.runner import plan
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from interrupt import ROOT, cli_command, interrupt_after_first_run
+from reproducibility import assert_reproduced, metric_values
 
 import cli
 from aebench.errors import UserError
-from aebench.run.executors import ProcessExecutor, make_executor
 from aebench.plumbing.progress import GridProgress
-from interrupt import ROOT, cli_command, interrupt_after_first_run
-from reproducibility import assert_reproduced, metric_values
+from aebench.run.executors import ProcessExecutor, make_executor
 
 GRID = ["run", "--models", "vae", "--dataset", "digits", "--profile", "smoke", "--seeds", "0,1", "--epochs", "3", "--quiet"]
 

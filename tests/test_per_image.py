@@ -3,9 +3,9 @@ one value per scored test image, in test-set order, whose mean is the metrics.cs
 bootstrap over test images can pair two runs image by image."""
 import numpy as np
 import torch
+from conftest import PixelIdentity
 
 from aebench.run.evaluation import EvalConfig, evaluate, per_image_names
-from conftest import PixelIdentity
 
 
 class ZeroDecoder(PixelIdentity):

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 import cli
-from baselines.vae import VAE
 from aebench.catalog import plugins
-from aebench.plumbing import entry_points
-from aebench.catalog.plugins import PluginModel
 from aebench.catalog.models import get_model_class, plugin_models
+from aebench.catalog.plugins import PluginModel
+from aebench.plumbing import entry_points
+from baselines.vae import VAE
 
 
 def run_cli(capsys, *argv):

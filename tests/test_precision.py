@@ -14,17 +14,17 @@ import pytest
 import torch
 
 import cli
-from aebench.run.cell import RunSpec, train_and_evaluate
-from aebench.store.checkpoints import load_model
-from aebench.errors import UserError
-from aebench.run.evaluation import evaluate
-from aebench.store.values import load_results
-from aebench.plumbing.precision import check_precision, cpu_support_line, training_autocast
-from aebench.run.profiles import get_profile
 from aebench.catalog.models import MODELS, build_model
+from aebench.errors import UserError
+from aebench.plumbing.precision import check_precision, cpu_support_line, training_autocast
+from aebench.run.cell import RunSpec, train_and_evaluate
+from aebench.run.evaluation import evaluate
+from aebench.run.profiles import get_profile
 from aebench.run.runner import plan
 from aebench.run.study import load_study, resolve
 from aebench.run.training import TrainConfig
+from aebench.store.checkpoints import load_model
+from aebench.store.values import load_results
 
 NATIVE = "fpu sse2 avx2 avx512f avx512_bf16"
 WITHOUT = "fpu sse2 avx2 avx512f"

@@ -7,12 +7,20 @@ import subprocess
 
 import pytest
 import torch
+from interrupt import ROOT, cli_command
 from torch import nn
 
-from aebench.plumbing.progress import (EpochProgress, GridProgress, PROGRESS_INTERVAL_S, QueueReporter, StatusLine, drain,
-                                format_entry, format_epoch)
+from aebench.plumbing.progress import (
+    PROGRESS_INTERVAL_S,
+    EpochProgress,
+    GridProgress,
+    QueueReporter,
+    StatusLine,
+    drain,
+    format_entry,
+    format_epoch,
+)
 from aebench.run.training import TrainConfig, fit
-from interrupt import ROOT, cli_command
 from models.contract import AutoEncoder, Hyperparameters
 
 

@@ -8,13 +8,12 @@ import pytest
 import torch
 
 import aebench.run.evaluation as evaluation
+from aebench.catalog.models import build_model, get_model_class
 from aebench.data.datasets import load_dataset
 from aebench.run.evaluation import EvalConfig, evaluate
-from aebench.catalog.models import build_model
+from aebench.run.profiles import get_profile, model_settings
 from aebench.run.runner import plan
 from aebench.run.training import TrainConfig, fit
-from aebench.run.profiles import get_profile, model_settings
-from aebench.catalog.models import get_model_class
 
 
 def is_binary(x: torch.Tensor) -> bool:

@@ -13,10 +13,10 @@ from PIL import Image
 
 import cli
 from aebench.errors import UserError
-from aebench.store.values import load_results, resolve_experiment
 from aebench.metrics.directions import direction
-from aebench.report.writer import write_report
 from aebench.report.summary import significance, summarize
+from aebench.report.writer import write_report
+from aebench.store.values import load_results, resolve_experiment
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -217,8 +217,8 @@ def test_missing_training_history_is_noted_only_for_runs_that_trained(experiment
 def test_reconstructions_and_latent_maps_from_checkpoints(tmp_path):
     import torch
 
-    from aebench.store.checkpoints import checkpoint_bytes
     from aebench.catalog.models import build_model
+    from aebench.store.checkpoints import checkpoint_bytes
 
     values = {("vae", 0): {"knn5_acc": 0.5}, ("vae", 1): {"knn5_acc": 0.75}}
     folder = write_experiment(tmp_path / "e", values, set())

@@ -10,10 +10,10 @@ import pytest
 from scipy import stats as scipy_stats
 from test_report import PNG_SIGNATURE, is_png, write_experiment
 
-from aebench.store.values import load_results
-from aebench.report.writer import portable, write_report
 from aebench.report.stats import NOTE_IDENTICAL, NOTE_TOO_FEW, friedman_nemenyi
 from aebench.report.summary import COMPARISON_COLUMNS, friedman_over_columns, summarize
+from aebench.report.writer import portable, write_report
+from aebench.store.values import load_results
 
 SEEDS = (0, 1, 2)
 # Three small, different noise patterns (one per model), so that no paired difference is constant.

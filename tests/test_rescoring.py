@@ -3,16 +3,16 @@ import json
 
 import numpy as np
 import pytest
+from reproducibility import assert_reproduced
 
 import cli
 from aebench.errors import UserError
-from aebench.run.evaluation import GENERATION_METRICS, EvalConfig, metric_names, per_image_names
 from aebench.metrics.samplers import SAMPLERS, sampler_metric
+from aebench.run.evaluation import GENERATION_METRICS, EvalConfig, metric_names, per_image_names
 from aebench.run.profiles import get_profile
 from aebench.run.rescoring import attach_trained_weights
-from aebench.store.folder import ResultsStore
 from aebench.run.runner import plan, run_grid
-from reproducibility import assert_reproduced
+from aebench.store.folder import ResultsStore
 
 QUIET = {"progress": False, "log": lambda *_: None}
 

@@ -3,11 +3,11 @@ import json
 import pytest
 import torch
 
+from aebench.catalog.models import MODELS, get_model_class
 from aebench.errors import UserError
 from aebench.run.profiles import get_profile, model_settings
-from aebench.store.folder import ResultsStore
 from aebench.run.runner import plan, run_grid
-from aebench.catalog.models import MODELS, get_model_class
+from aebench.store.folder import ResultsStore
 
 
 def test_plan_resolves_profile_settings_and_overrides():
@@ -92,9 +92,9 @@ def test_a_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, monkeypatch):
 def test_paper_profile_pieces_run_together_on_a_small_set():
     """Gated networks, AdamNormGrad, dynamic binarisation and latent 40 end to end (one epoch on
     digits, K lowered to fit its 1257 training images); the full paper scale needs a GPU."""
+    from aebench.data.datasets import load_dataset
     from aebench.run.cell import train_and_evaluate
     from aebench.store.checkpoints import read_checkpoint
-    from aebench.data.datasets import load_dataset
 
     spec = plan(get_profile("paper"), ["swae"], ["digits"], [0], epochs=1, overrides={"swae": {"K": "50"}},
                 eval_overrides={"fid_samples": 0})[0]

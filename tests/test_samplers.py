@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from aebench.run.evaluation import GENERATION_METRICS, EvalConfig, evaluate, metric_names
 from aebench.metrics.directions import direction
 from aebench.metrics.gmm import GMM_COMPONENTS, MixtureFitError, fit_code_mixture
 from aebench.metrics.samplers import PER_SAMPLER_METRICS, SAMPLERS, sampler_metric, split_sampler
+from aebench.run.evaluation import GENERATION_METRICS, EvalConfig, evaluate, metric_names
 from models.contract import AutoEncoder, Hyperparameters
 
 # ---------------------------------------------------------------- the mixture on known codes

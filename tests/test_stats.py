@@ -8,8 +8,19 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from aebench.report.stats import (NOTE_CONSTANT, NOTE_IDENTICAL, NOTE_TOO_FEW, PAIR_COLUMNS, best_marks, cd_diagram,
-                             cd_groups, critical_difference, friedman_nemenyi, holm, pairwise_comparisons)
+from aebench.report.cd_diagram import cd_diagram
+from aebench.report.stats import (
+    NOTE_CONSTANT,
+    NOTE_IDENTICAL,
+    NOTE_TOO_FEW,
+    PAIR_COLUMNS,
+    best_marks,
+    cd_groups,
+    critical_difference,
+    friedman_nemenyi,
+    holm,
+    pairwise_comparisons,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Any warning (scipy's zero-variance or precision-loss RuntimeWarning, pandas') fails a test here.

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from benchmark_script import load_script
 
+from aebench.plumbing.tomlfile import read_toml
 from aebench.run.evaluation import EvalConfig
 from aebench.run.runner import plan_config
 from aebench.run.study import load_study, resolve
-from aebench.plumbing.tomlfile import read_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 reference_study = load_script("reference_study")

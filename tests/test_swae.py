@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from aebench.catalog.models import build_model
 from aebench.data.splits import DataSplits
 from aebench.run.evaluation import evaluate
 from aebench.run.optim import AdamNormGrad
@@ -16,7 +17,6 @@ from aebench.run.runner import plan
 from aebench.run.training import TrainConfig, fit
 from models.contract import HyperparameterError
 from models.networks import GatedConv2d, Reshape, build_decoder, build_encoder
-from aebench.catalog.models import build_model
 from models.swae import SWAE, SWAEConfig, nearest_pseudo_inputs
 
 
@@ -321,8 +321,8 @@ def test_smoke_run_on_digits_beats_chance_by_far(digits):
 
 
 def test_the_objective_ablation_has_names_of_its_own_outside_the_default_grid():
-    from aebench.run.profiles import get_profile
     from aebench.catalog.models import ABLATIONS, MODELS
+    from aebench.run.profiles import get_profile
     from aebench.run.runner import plan
 
     assert set(MODELS) == {"swae", "vae", "beta-vae", "wae", "vampprior"}  # `run` without --models

@@ -4,11 +4,11 @@ import pytest
 import torch
 from torch import nn
 
+from aebench.catalog.models import build_model
 from aebench.run.evaluation import EvalConfig, evaluate
 from aebench.run.optim import AdamNormGrad, make_optimizer
 from aebench.run.training import TrainConfig, fit, validation_terms
-from models.contract import AutoEncoder, Hyperparameters, HyperparameterError
-from aebench.catalog.models import build_model
+from models.contract import AutoEncoder, HyperparameterError, Hyperparameters
 
 
 class LinearAE(AutoEncoder):

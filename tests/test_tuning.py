@@ -8,24 +8,23 @@ import subprocess
 import pandas as pd
 import pytest
 import torch
+from interrupt import ROOT, cli_command, interrupt_after_first_run
 
 import cli
+from aebench.catalog.models import MODELS
+from aebench.data.datasets import load_dataset
+from aebench.features.backbones import CLASSIFIER_VERSION
+from aebench.run import cell, executors
+from aebench.run.evaluation import metric_row
+from aebench.run.profiles import get_profile, model_settings
+from aebench.run.runner import plan
+from aebench.run.study import load_study, resolve
+from aebench.tune import search as tuning_search
+from aebench.tune import tuner as tuning
+from aebench.tune.search_space import Dimension, ModelSpace, model_space
+from aebench.tune.tuner import RANKED_METRICS, TUNING_COLUMNS, make_trial, plan_tuning, scored_metrics
 from baselines.beta_vae import BetaVAE
 from baselines.vae import VAE
-from aebench.run import cell
-from aebench.run import executors
-from aebench.tune import tuner as tuning
-from aebench.tune import search as tuning_search
-from aebench.data.datasets import load_dataset
-from aebench.run.evaluation import metric_row
-from aebench.features.backbones import CLASSIFIER_VERSION
-from aebench.run.profiles import get_profile, model_settings
-from aebench.catalog.models import MODELS
-from aebench.run.runner import plan
-from aebench.tune.search_space import Dimension, ModelSpace, model_space
-from aebench.run.study import load_study, resolve
-from aebench.tune.tuner import RANKED_METRICS, TUNING_COLUMNS, make_trial, plan_tuning, scored_metrics
-from interrupt import ROOT, cli_command, interrupt_after_first_run
 from models.contract import AutoEncoder, FloatRange, IntRange
 
 # The hyperparameters each model searches (issue 12).

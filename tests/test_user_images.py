@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aebench.errors import UserError
 from aebench.data.user_images import content_digest, read_folder, read_npz
+from aebench.errors import UserError
 
 SPLIT = np.array([0, 0, 1, 2])  # train, train, val, test: the smallest valid split of four images
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.contract import HyperparameterError
 from aebench.catalog.models import build_model
+from models.contract import HyperparameterError
 
 
 def test_vae_loss_terms_match_hand_computation():

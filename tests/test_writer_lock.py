@@ -3,11 +3,11 @@ import subprocess
 import sys
 
 import pytest
+from interrupt import ROOT
 
 import cli
 from aebench.errors import UserError
 from aebench.plumbing.writer_lock import LOCK_NAME, writing
-from interrupt import ROOT
 
 HOLD = "import sys, time\nfrom aebench.plumbing.writer_lock import writing\nwith writing(sys.argv[1], 'run'):\n" \
        "    print('held', flush=True)\n    time.sleep(300)\n"

@@ -6,12 +6,12 @@ so neither folder imports the other upward.
 """
 from __future__ import annotations
 
+from aebench.catalog.plugins import PluginModel, import_model_class, installed_models, is_class_path
+from aebench.errors import UserError, choices
 from baselines.beta_vae import BetaVAE
 from baselines.vae import VAE
 from baselines.vampprior import VampPrior
 from baselines.wae import WAE
-from aebench.errors import UserError, choices
-from aebench.catalog.plugins import PluginModel, import_model_class, installed_models, is_class_path
 from models.contract import AutoEncoder
 from models.swae import SWAE, SWAEXZ, SWAEZRec
 

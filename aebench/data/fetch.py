@@ -51,13 +51,14 @@ from typing import Callable
 
 import numpy as np
 
-from aebench.data import builtin, datasets as data
+from aebench.data import builtin
+from aebench.data import datasets as data
+from aebench.data.idx import read_idx, write_idx
 from aebench.data.sources import FetchSource, IdxExpectation, WheelMember
 from aebench.data.splits import DatasetSpec
-from aebench.plumbing.atomic import write_atomic
 from aebench.errors import UserError, choices
-from aebench.data.idx import read_idx, write_idx
 from aebench.features.backbones import CONVERTED_INCEPTION_FILE
+from aebench.plumbing.atomic import write_atomic
 
 # Derived from the table, for `list` and run's "fetching it from ...": the datasets that declare
 # fetch sources, each with its sources' descriptions in the order tried.

@@ -35,11 +35,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from aebench.plumbing.atomic import computed_once, write_cache
 from aebench.errors import UserError
+
 # the classifier's names that evaluation, tests and benchmarks read from this module (v3 defined them here)
-from aebench.features.classifier_training import (CLASSIFIER_DTYPE, CLASSIFIER_FEATURES, CLASSIFIER_SEED,  # noqa: F401
-                                                   CLASSIFIER_VERSION, ClassifierNet, train_classifier)
+from aebench.features.classifier_training import (  # noqa: F401
+    CLASSIFIER_DTYPE,
+    CLASSIFIER_FEATURES,
+    CLASSIFIER_SEED,
+    CLASSIFIER_VERSION,
+    ClassifierNet,
+    train_classifier,
+)
+from aebench.plumbing.atomic import computed_once, write_cache
 
 BACKBONES = ("auto", "inception", "classifier")
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # the file name pytorch-fid downloads to

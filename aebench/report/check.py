@@ -32,9 +32,9 @@ from pathlib import Path
 import pandas as pd
 
 from aebench.errors import UserError
-from aebench.store.values import Results
-from aebench.report.summary import summarize
 from aebench.plumbing.tomlfile import read_toml
+from aebench.report.summary import summarize
+from aebench.store.values import Results
 
 BOUND_KEYS = ("min", "max")
 STOPPED_BY_CAP = "stopped_by_cap"

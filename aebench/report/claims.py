@@ -50,8 +50,15 @@ import pandas as pd
 from aebench.errors import UserError
 from aebench.metrics.directions import HIGHER, LOWER, direction
 from aebench.plumbing.atomic import write_atomic
-from aebench.report.claims_file import (DEFAULT_PATH, DENOISE, ClaimsFile, ClaimSpec, LineSpec, exploratory_reason,
-                                        load_claims_file)
+from aebench.report.claims_file import (
+    DEFAULT_PATH,
+    DENOISE,
+    ClaimsFile,
+    ClaimSpec,
+    LineSpec,
+    exploratory_reason,
+    load_claims_file,
+)
 from aebench.report.intervals import ROW_COLUMNS, Interval, difference_interval
 from aebench.report.render import format_value, md_escape
 from aebench.report.stats import holm

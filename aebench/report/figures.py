@@ -22,10 +22,11 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from aebench.plumbing.atomic import write_atomic  # noqa: E402
 from aebench.metrics.directions import ARROWS, direction  # noqa: E402
+from aebench.plumbing.atomic import write_atomic  # noqa: E402
+from aebench.report.cd_diagram import cd_diagram  # noqa: E402
+from aebench.report.stats import FriedmanResult  # noqa: E402
 from aebench.store.folder import rescored  # noqa: E402
-from aebench.report.stats import FriedmanResult, cd_diagram  # noqa: E402
 
 FIGURES = "figures"
 RECONSTRUCTED_IMAGES = 10  # one test image of each of the first classes
@@ -223,9 +224,9 @@ def model_views(folder: Path, dataset: str, picks: pd.DataFrame, data_root, out:
     try:
         import torch
 
-        from aebench.store.checkpoints import load_model
         from aebench.data.datasets import load_dataset, name_for_key
         from aebench.metrics.copying import nearest_training_indices
+        from aebench.store.checkpoints import load_model
 
         binarize = bool(picks["binarize"].iloc[0]) if "binarize" in picks and pd.notna(picks["binarize"].iloc[0]) else False
         data = load_dataset(name_for_key(dataset, _dataset_arguments(folder)), data_root, binarize=binarize)
@@ -296,7 +297,7 @@ def make_figures(results, data_root=None) -> tuple[dict[str, list[tuple[str, str
 
 
 def cd_figure(folder: Path, result: FriedmanResult) -> str:
-    """Demsar's critical-difference diagram (stats.cd_diagram) as figures/cd_diagram.png; its relative path."""
+    """Demsar's critical-difference diagram (aebench/report/cd_diagram.py) as figures/cd_diagram.png; its relative path."""
     (folder / FIGURES).mkdir(exist_ok=True)
     cd_diagram(result, folder / FIGURES / "cd_diagram.png")
     return f"{FIGURES}/cd_diagram.png"

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from aebench.report.bootstrap import LEVEL, RESAMPLES, mean_interval, paired_difference_interval
-from aebench.store.values import Results
 from aebench.store.per_image import PerImageStore
+from aebench.store.values import Results
 
 PER_IMAGE_METRIC = re.compile(r"recon_(sse|mse)|denoise_sse_s[0-9.]+|knn\d+_acc")
 METHOD = (f"{LEVEL:.0%} bootstrap interval: seeds resampled, then test images within each seed "

@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from aebench.store.values import Results
 from aebench.metrics.directions import HIGHER, LOWER, direction
 from aebench.report.stats import PAIR_COLUMNS, FriedmanResult, best_marks, friedman_nemenyi, pairwise_comparisons
+from aebench.store.values import Results
 
 COMPARISON_COLUMNS = ["dataset", "column", *PAIR_COLUMNS]
 ALPHA = 0.05  # family-wise error rate of each column's Holm correction, and the Nemenyi CD's level

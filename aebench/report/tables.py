@@ -10,10 +10,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from aebench.store.values import Results
 from aebench.metrics.directions import HIGHER, direction
 from aebench.report.stats import BEST, TIE
 from aebench.report.summary import UNTESTED, mean_ranks, under_trained_counts
+from aebench.store.values import Results
 
 UNDER_TRAINED_MARK = "†"
 # The headline table's metrics, in this order (each FID backbone its own column), where measured.

@@ -18,16 +18,26 @@ from pathlib import Path
 import pandas as pd
 
 from aebench.plumbing.atomic import write_atomic
-from aebench.report.against import against, against_line
-from aebench.store.values import Results, experiment_note, load_results, run_precisions
-from aebench.report.intervals import INTERVAL_COLUMNS, add_intervals, interval_reasons
 from aebench.plumbing.precision import DEFAULT_PRECISION
+from aebench.report.against import against, against_line
+from aebench.report.intervals import INTERVAL_COLUMNS, add_intervals, interval_reasons
 from aebench.report.render import TERMINAL_LEGEND, latex_table, markdown_table, md_escape, plain_table
-from aebench.store.folder import read_csv, rescored
 from aebench.report.stats import FriedmanResult, cd_groups
 from aebench.report.summary import ALPHA, add_marks, friedman_over_columns, significance, summarize
-from aebench.report.tables import (HEADLINE_METRICS, UNDER_TRAINED_MARK, Table, build_tables, headline_table, join_names,
-                              qualifier_note, under_trained_note, untested_note, verdict)
+from aebench.report.tables import (
+    HEADLINE_METRICS,
+    UNDER_TRAINED_MARK,
+    Table,
+    build_tables,
+    headline_table,
+    join_names,
+    qualifier_note,
+    under_trained_note,
+    untested_note,
+    verdict,
+)
+from aebench.store.folder import read_csv, rescored
+from aebench.store.values import Results, experiment_note, load_results, run_precisions
 
 SUMMARY_COLUMNS = ["model", "dataset", "metric", "split", "n", "backbone", "mean", "std", "n_seeds"]
 

@@ -16,24 +16,24 @@ import json
 import re
 import time
 import traceback
-from pathlib import Path
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 from torchvision.utils import save_image
 
-from aebench.store.checkpoints import checkpoint_bytes, load_model
+from aebench.catalog.models import build_model
 from aebench.data.datasets import dataset_key, load_dataset
 from aebench.data.splits import DataSplits
 from aebench.errors import UserError
-from aebench.run.evaluation import EvalConfig, evaluate
 from aebench.plumbing.precision import check_precision
 from aebench.plumbing.provenance import versions
-from aebench.catalog.models import build_model
+from aebench.run.evaluation import EvalConfig, evaluate
 from aebench.run.training import TrainConfig, fit
+from aebench.store.checkpoints import checkpoint_bytes, load_model
 
 SAMPLE_GRID = 64
 

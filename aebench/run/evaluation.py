@@ -47,7 +47,8 @@ from aebench.metrics.copying import copying_ct, nn_train_ratio
 from aebench.metrics.denoising import denoise_metric_name, denoising_per_image
 from aebench.metrics.directions import declared
 from aebench.metrics.fid import cached_features, feature_statistics, frechet_distance
-from aebench.metrics.fidelity import KEYS as FIDELITY_KEYS, fidelity_scores
+from aebench.metrics.fidelity import KEYS as FIDELITY_KEYS
+from aebench.metrics.fidelity import fidelity_scores
 from aebench.metrics.gmm import MixtureFitError, fit_code_mixture
 from aebench.metrics.latent_usage import active_units
 from aebench.metrics.local_structure import fixed_subset, neighbourhood_scores
@@ -55,7 +56,6 @@ from aebench.metrics.probes import knn_correct, linear_accuracy
 from aebench.metrics.reconstruction import reconstruction_per_image
 from aebench.metrics.samplers import SAMPLERS, sampler_metric
 from models.contract import AutoEncoder, HyperparameterError
-
 
 SCOPES = ("all", "generation")
 FIDELITY_METRICS = list(FIDELITY_KEYS)  # kid, kid_std, precision, recall, density, coverage

@@ -18,10 +18,10 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.managers import SyncManager
 
-from aebench.run.cell import run_in_worker
 from aebench.errors import UserError
 from aebench.plumbing.progress import QueueReporter, drain, end_with_parent
 from aebench.plumbing.provenance import PROJECT_ROOT
+from aebench.run.cell import run_in_worker
 
 POLL_SECONDS = 1.0  # how often the driver shows the workers' progress while it waits for results
 

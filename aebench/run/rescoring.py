@@ -15,8 +15,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from aebench.run.cell import RunSpec, TrainedWeights
 from aebench.errors import UserError
+from aebench.run.cell import RunSpec, TrainedWeights
 from aebench.store.folder import read_csv, require_runs_file
 
 TRAINING_FIELDS = ["epochs_run", "best_epoch", "best_val_loss", "stopped"]

@@ -14,19 +14,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aebench.plumbing.atomic import write_atomic
-from aebench.run.cell import CellResult, RunSpec, cached_dataset
-from aebench.data.datasets import get_spec
-from aebench.run.evaluation import check_fid_sizes
-from aebench.errors import UserError
-from aebench.run.executors import SerialExecutor
-from aebench.run.options import eval_settings
-from aebench.plumbing.precision import DEFAULT_PRECISION
-from aebench.run.profiles import Profile, get_profile, model_settings
-from aebench.plumbing.progress import GridProgress, StatusLine
-from aebench.plumbing.provenance import versions
 from aebench.catalog.model_check import check_model_contract
 from aebench.catalog.models import MODELS, builtin_models, get_model_class
+from aebench.data.datasets import get_spec
+from aebench.errors import UserError
+from aebench.plumbing.atomic import write_atomic
+from aebench.plumbing.precision import DEFAULT_PRECISION
+from aebench.plumbing.progress import GridProgress, StatusLine
+from aebench.plumbing.provenance import versions
+from aebench.run.cell import CellResult, RunSpec, cached_dataset
+from aebench.run.evaluation import check_fid_sizes
+from aebench.run.executors import SerialExecutor
+from aebench.run.options import eval_settings
+from aebench.run.profiles import Profile, get_profile, model_settings
 from aebench.store.folder import ResultsStore
 
 

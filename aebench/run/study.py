@@ -29,10 +29,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aebench.errors import UserError, choices
-from aebench.run.options import DEFAULTS, RUN_OPTIONS, parse_options
 from aebench.catalog.models import is_known_model
+from aebench.errors import UserError, choices
 from aebench.plumbing.tomlfile import read_toml
+from aebench.run.options import DEFAULTS, RUN_OPTIONS, parse_options
 
 # key -> accepted TOML types: every run option, plus the per-model hyperparameter tables
 KEYS = {option.key: option.kinds for option in RUN_OPTIONS} | {"hparams": (dict,)}

@@ -29,9 +29,9 @@ from typing import Callable
 import torch
 
 from aebench.data.splits import DataSplits
-from aebench.run.optim import OPTIMIZERS, make_optimizer
 from aebench.plumbing.precision import DEFAULT_PRECISION, PRECISIONS, training_autocast
 from aebench.plumbing.progress import EpochProgress, GridProgress, StatusLine
+from aebench.run.optim import OPTIMIZERS, make_optimizer
 from models.contract import AutoEncoder, HyperparameterError
 
 

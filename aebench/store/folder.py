@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aebench.plumbing.atomic import write_atomic
 from aebench.errors import UserError
+from aebench.plumbing.atomic import write_atomic
 
 RUN_COLUMNS = [
     "run_id", "model", "dataset", "seed", "profile", "status", "reason", "config_hash", "hparams",

@@ -53,22 +53,22 @@ from pathlib import Path
 
 import pandas as pd
 
+from aebench.catalog.models import MODELS, get_model_class
 from aebench.data.datasets import dataset_key
-from aebench.plumbing.atomic import write_atomic
-from aebench.run.cell import RunSpec, cached_dataset
 from aebench.errors import UserError, choices
-from aebench.run.evaluation import EvalConfig, metric_names
 from aebench.metrics.directions import HIGHER, LOWER, direction
+from aebench.plumbing.atomic import write_atomic
+from aebench.plumbing.writer_lock import writing
+from aebench.report.tuning_figures import tradeoff_figures
+from aebench.run.cell import RunSpec, cached_dataset
+from aebench.run.evaluation import EvalConfig, metric_names
 from aebench.run.options import DEFAULTS, RUN_OPTIONS, eval_settings
 from aebench.run.profiles import Profile, get_profile, model_settings
-from aebench.catalog.models import MODELS, get_model_class
-from aebench.store.folder import ResultsStore, csv_bytes
 from aebench.run.runner import GridOutcome, plan, preflight, run_grid, save_resolved_config
-from aebench.tune.search_space import ModelSpace, model_space, parse_widen
-from aebench.report.tuning_figures import tradeoff_figures
+from aebench.store.folder import ResultsStore, csv_bytes
 from aebench.tune import search as tuning_search
 from aebench.tune.search import ask, asked, draw_seed, earlier_bounds, open_study, study_name, tell, unfinished
-from aebench.plumbing.writer_lock import writing
+from aebench.tune.search_space import ModelSpace, model_space, parse_widen
 
 DEFAULT_BUDGET = 12
 VAL = "val"
