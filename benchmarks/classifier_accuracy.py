@@ -23,7 +23,6 @@ v3 (a fixed 800-1200 steps): mnist 0.9790, fashion-mnist 0.8302, mnist-5k 0.967,
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -31,13 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aebench.data.datasets import load_dataset  # noqa: E402
 from aebench.features.classifier_training import CLASSIFIER_VERSION, SCHEDULE, train_classifier  # noqa: E402
-
-
-def load_average() -> str:
-    try:
-        return " ".join(f"{v:.1f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
-    except OSError:
-        return "unknown"
+from aebench.plumbing.provenance import load_average  # noqa: E402
 
 
 def report_line(name: str, trained) -> str:

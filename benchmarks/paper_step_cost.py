@@ -39,7 +39,6 @@ The fp32 / bf16 table of the issue on precision (three commands, one per profile
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -53,6 +52,7 @@ from aebench.catalog.models import MODELS, build_model  # noqa: E402
 from aebench.data.datasets import load_dataset  # noqa: E402
 from aebench.errors import UserError  # noqa: E402
 from aebench.plumbing.precision import check_precision, cpu_description, training_autocast  # noqa: E402
+from aebench.plumbing.provenance import load_average  # noqa: E402
 from aebench.run.optim import make_optimizer  # noqa: E402
 from aebench.run.profiles import get_profile, model_settings  # noqa: E402
 from aebench.run.training import TrainConfig  # noqa: E402
@@ -124,13 +124,6 @@ def compare_precisions(name, data, profile, device, args, steps_per_epoch: int) 
         print(f"  {name:<10} {p:<5} {cost}  (rounds, ms: {rounds})")
     if {"fp32", "bf16"} <= medians.keys():
         print(f"  {name:<10} bf16 speed-up (fp32 time / bf16 time): {medians['fp32'] / medians['bf16']:.2f}x")
-
-
-def load_average() -> str:
-    try:
-        return " ".join(f"{v:.1f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
-    except OSError:
-        return "unknown"
 
 
 def parse_args() -> argparse.Namespace:

@@ -53,7 +53,6 @@ import contextlib
 import copy
 import io
 import logging
-import os
 import statistics
 import sys
 import tempfile
@@ -72,6 +71,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aebench.data.datasets import load_dataset  # noqa: E402
 from aebench.errors import UserError  # noqa: E402
 from aebench.plumbing.precision import check_precision, cpu_description, training_autocast  # noqa: E402
+from aebench.plumbing.provenance import load_average  # noqa: E402
 from aebench.run import training  # noqa: E402
 from baselines.vae import VAE, VAEConfig  # noqa: E402
 from models.contract import AutoEncoder  # noqa: E402
@@ -317,13 +317,6 @@ def measure_kernels(model, x, precision: str) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------- the report
-
-
-def load_average() -> str:
-    try:
-        return " ".join(f"{v:.1f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
-    except OSError:
-        return "unknown"
 
 
 @torch.no_grad()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -52,3 +53,11 @@ def git_commit() -> str:
 
 def versions() -> dict[str, str]:
     return {"torch_version": torch.__version__, "python_version": platform.python_version(), "git_commit": git_commit()}
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load when a benchmark measured: a timing under load is not a speed."""
+    try:
+        return " ".join(f"{v:.1f}" for v in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
+    except OSError:
+        return "unknown"
