@@ -85,8 +85,13 @@ def _run_option_flags(command):
 @_run_option_flags
 @click.option("--set", "sets", multiple=True, metavar="MODEL.FIELD=VALUE", help="Override a model hyperparameter.")
 @click.option("--retry-failed", is_flag=True, help="Run again the cells recorded as failed.")
+@click.option("--tune-first", is_flag=True,
+              help="First tune the models the study gives no hyperparameters (e.g. yours, added to a tuned reference "
+                   "study) with --budget trials each, as `tune` would, then run every model.")
+@click.option("--budget", type=int, default=None, metavar="B",
+              help="With --tune-first: trials per tuned model (the reference study's budget).")
 @click.option("--quiet", is_flag=True, help="No per-epoch progress (finished cells are still listed).")
-def run(config_file, sets, retry_failed, quiet, **given):
+def run(config_file, sets, retry_failed, tune_first, budget, quiet, **given):
     """Train and evaluate every (model, dataset, seed) cell not already recorded."""
     from pathlib import Path
 
@@ -98,9 +103,19 @@ def run(config_file, sets, retry_failed, quiet, **given):
     from aebench.store.folder import ResultsStore
 
     config = resolve(load_study(config_file) if config_file else {}, _joined(given), _parse_overrides(sets), config_file)
+    if budget is not None and not tune_first:
+        raise UserError("--budget is the trials per model of --tune-first; give --tune-first, or use `tune --budget`")
+    pool = device = None
+    if tune_first:
+        from aebench.tune.first import tune_first as tune_models
+
+        _fetch_missing(config, config.get("datasets") or [])
+        pool, device = _executor_and_device(config)
+        config = tune_models(config, budget, "mean-rank", device, pool, progress=not quiet, log=click.echo)
     prof, specs = plan_config(config)
     _fetch_missing(config, [spec.dataset for spec in specs])
-    pool, device = _executor_and_device(config)
+    if pool is None:
+        pool, device = _executor_and_device(config)
     preflight(specs, config.get("data_root"), device)
     folder = Path(config["out"]) / (config.get("experiment") or prof.name)
     if config.get("weights_from"):

@@ -93,3 +93,25 @@ def test_another_dataset_or_a_model_in_both_folders_is_refused(capsys, tmp_path)
     assert code == 2 and "vae ran in both folders" in err and err.count("\n") == 1
     code, _, err = run_cli(capsys, "report", str(tmp_path / "both"), "--against", str(tmp_path / "missing"))
     assert code == 2 and "not found" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--tune-first"], "--tune-first needs --budget B"),
+    (["--budget", "2"], "--budget is the trials per model of --tune-first"),
+])
+def test_tune_first_and_budget_go_together(capsys, tmp_path, flags, message):
+    code, _, err = run_cli(capsys, "run", "--config", str(REFERENCE.parent / "reference-smoke.toml"), "--models",
+                           "mytoy", *flags, "--out", str(tmp_path), "--experiment", "mine")
+    assert code == 2 and message in err and err.count("\n") == 1 and not any(tmp_path.iterdir())
+
+
+def test_tune_first_tunes_only_the_models_the_study_leaves_untuned(capsys, tmp_path):
+    study = tmp_path / "study.toml"
+    study.write_text((REFERENCE.parent / "reference-smoke.toml").read_text() + "\n[hparams.vae]\nwarmup_epochs = 5\n")
+    code, out, err = run_cli(capsys, "run", "--config", str(study), "--models", "vae,mytoy", "--tune-first",
+                             "--budget", "2", "--out", str(tmp_path), "--experiment", "mine", "--quiet")
+    assert code == 0, err
+    assert set(pd.read_csv(tmp_path / "mine-tune" / "tuning.csv")["model"]) == {"mytoy"}  # vae keeps the study's
+    runs = pd.read_csv(tmp_path / "mine" / "runs.csv")
+    assert sorted(runs["model"]) == ["mytoy", "mytoy", "vae", "vae"]
+    assert all('"warmup_epochs": 5' in h for h in runs[runs["model"] == "vae"]["hparams"])

@@ -2,6 +2,7 @@
 `# guide: LABEL` is the code or command these tests run, so a guide that stops working fails here."""
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -47,10 +48,14 @@ def test_adding_a_model(capsys, tmp_path, monkeypatch):
     run_commands(capsys, blocks["run"], tmp_path / "out")
     runs = pd.read_csv(tmp_path / "out" / "mine" / "runs.csv")
     assert runs["model"].tolist() == ["tiny_ae:TinyAE"] * 2 and (runs["status"] == "ok").all()
-    # step 4: tune with a budget, run the choice on the reference's seeds, report beside the reference
+    # step 4: tune with the study's budget, run the choice on the reference's seeds, report beside the reference
     run_commands(capsys, blocks["against"], tmp_path / "out")
+    trials = pd.read_csv(tmp_path / "out" / "tuned-mine-tune" / "tuning.csv")
+    assert len(trials) == 2 and set(trials["model"]) == {"tiny_ae:TinyAE"}
     tuned = pd.read_csv(tmp_path / "out" / "tuned-mine" / "runs.csv")
     assert sorted(tuned["seed"]) == [0, 1] and (tuned["status"] == "ok").all()
+    chosen = trials[trials["selected"]]["hparams"].iloc[0]
+    assert all(json.loads(h)["code_noise"] == json.loads(chosen)["code_noise"] for h in tuned["hparams"])
     summary = pd.read_csv(tmp_path / "out" / "tuned-mine" / "summary.csv")
     assert set(summary["model"]) == {"tiny_ae:TinyAE", "vae", "swae"}
     assert "Against a reference" in (tmp_path / "out" / "tuned-mine" / "report.md").read_text()
