@@ -420,3 +420,11 @@ def test_tune_takes_a_study_file_but_not_its_hyperparameters(tmp_path, capsys):
     assert main(["tune", "--config", str(study), "--budget", "2"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "tune chooses the hyperparameters itself" in err
+
+
+def test_a_widen_hint_never_leaves_the_models_space():
+    # beta-VAE's beta stays > 1 (above=1): a decade lower (0.15) would make it a VAE; halfway in log scale instead
+    beta = FloatRange(1.5, 20.0, log=True, above=1.0)
+    space = ModelSpace("beta-vae", (Dimension("beta", "beta_norm", beta, beta),))
+    assert space.widen_hints({"beta": 1.55}) == ["--widen beta-vae.beta=1.22:20"]
+    assert space.widen_hints({"beta": 19.0}) == ["--widen beta-vae.beta=1.5:200"]  # the high side is not limited

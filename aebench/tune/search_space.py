@@ -85,7 +85,8 @@ class ModelSpace:
 
     def widen_hints(self, draw: dict) -> list[str]:
         """A --widen argument for each value on the edge that can be widened: a decade further on a log
-        range, placeholders on a linear one (whose limits only the model's Config knows)."""
+        range (on the low side never down to the range's `above` limit: halfway there in log scale),
+        placeholders on a linear one (whose limits only the model's Config knows)."""
         hints = []
         for d in self.dimensions:
             side = d.edge(draw[d.name])
@@ -94,7 +95,10 @@ class ModelSpace:
             low, high = d.domain.low, d.domain.high
             if d.domain.log:
                 low, high = (low / 10, high) if side == "low" else (low, high * 10)
-                hints.append(f"--widen {self.model}.{d.name}={low:g}:{high:g}")
+                above = getattr(d.domain, "above", None)
+                if above is not None and low <= above:  # a decade lower would leave the model's space (beta-VAE: beta > 1)
+                    low = math.sqrt(above * d.domain.low) if above > 0 else d.domain.low / 2
+                hints.append(f"--widen {self.model}.{d.name}={low:.3g}:{high:g}")
             else:
                 hints.append(f"--widen {self.model}.{d.name}=LOW:HIGH (now {d.domain.describe()})")
         return hints
