@@ -511,7 +511,8 @@ def test_the_users_example_runs_on_an_empty_data_root(tmp_path):
     done = subprocess.run(command, cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
                           env=os.environ | {"AEBENCH_CACHE": str(tmp_path / "cache")})
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "mnist is not in the data root" in done.stdout and "epoch 1/1" in done.stdout  # fetched, then progress
+    # fetched, then progress: with one epoch, the line after it says the cap stopped training
+    assert "mnist is not in the data root" in done.stdout and "trained 1/1 epochs, stopped by the cap" in done.stdout
     fetch.check_idx_dir(root / "mnist", sources.MNIST_EXPECTED)
     import pandas as pd
 
