@@ -198,3 +198,26 @@ def process_ended(process) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+def test_worker_processes_run_the_cells_that_finished_cells_lead_to(tmp_path):
+    """run_grid's follow: a cell added while the grid runs (a tuning's next trial) is run by the same
+    workers, and a cell added that is already recorded leads on at once."""
+    from aebench.run.profiles import get_profile
+    from aebench.run.runner import plan, run_grid
+    from aebench.store.folder import ResultsStore
+
+    seed_0, seed_1, seed_2 = plan(get_profile("smoke"), ["vae"], ["digits"], [0, 1, 2], epochs=1)
+    store = ResultsStore(tmp_path)
+    chain = {seed_0.run_id: [seed_1], seed_1.run_id: [seed_0, seed_2]}  # seed_0 again: recorded by then
+    followed = []
+
+    def follow(spec):
+        followed.append(spec.seed)
+        return chain.pop(spec.run_id, [])
+
+    outcome = run_grid([seed_0], store, progress=False, log=lambda line: None, executor=ProcessExecutor(2),
+                       follow=follow)
+    assert outcome.done == [seed_0.run_id, seed_1.run_id, seed_2.run_id] and not outcome.lost
+    assert followed == [0, 1, 0, 2]  # the recorded seed 0 was followed at once, before seed 2 ran
+    assert set(store.runs()["run_id"]) == {seed_0.run_id, seed_1.run_id, seed_2.run_id}

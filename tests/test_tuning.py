@@ -4,6 +4,7 @@ import json
 import math
 import signal
 import subprocess
+from collections import deque
 
 import pandas as pd
 import pytest
@@ -223,42 +224,73 @@ def test_a_killed_tune_resumes_with_the_trials_an_uninterrupted_one_draws(capsys
     assert len({json.dumps(values) for _, _, values in drawn(whole)}) == 3
 
 
-def test_startup_draws_run_as_one_round_and_draw_what_one_at_a_time_draws(capsys, tmp_path, fake_evaluate,
-                                                                          monkeypatch):
-    """The draws before TPE models results do not depend on them: a fresh tune runs them together (one
-    round), then one trial per round, and draws exactly what a tune that adds one trial at a time draws."""
+def test_startup_draws_are_asked_together_then_one_trial_per_result(capsys, tmp_path, fake_evaluate, monkeypatch):
+    """The draws before TPE models results do not depend on them: a fresh tune asks them at once, then one
+    trial as soon as the model's trials are all scored, and draws exactly what a tune that adds one trial
+    at a time draws."""
     monkeypatch.setattr(tuning_search, "STARTUP_TRIALS", 2)
-    rounds = []
-    run_trials = tuning.run_trials
+    asks = []  # (trial number, runs scored when it was asked)
+    next_trial = tuning.next_trial
 
-    def recording(tuned, batch, *args):
-        rounds.append(sorted((trial.model, trial.number) for trial in batch))
-        return run_trials(tuned, batch, *args)
+    def recording(tuned, profile, model, study):
+        trial = next_trial(tuned, profile, model, study)
+        asks.append((trial.number, len(fake_evaluate)))
+        return trial
 
-    monkeypatch.setattr(tuning, "run_trials", recording)
+    monkeypatch.setattr(tuning, "next_trial", recording)
     assert tune(capsys, tmp_path / "together", "--models", "vae", "--budget", "4")[0] == 0
-    assert rounds == [[("vae", 1), ("vae", 2)], [("vae", 3)], [("vae", 4)]]
+    assert asks == [(1, 0), (2, 0), (3, 2), (4, 3)]
     for budget in range(1, 5):
         assert tune(capsys, tmp_path / "one-by-one", "--models", "vae", "--budget", str(budget))[0] == 0
     assert drawn(tmp_path / "together") == drawn(tmp_path / "one-by-one")
     assert len({json.dumps(values) for _, _, values in drawn(tmp_path / "together")}) == 4
 
 
-class ReversedExecutor(executors.SerialExecutor):
-    """Runs the cells in this process, last first, and says it runs several at once: what --jobs changes."""
+class OrderedExecutor(executors.SerialExecutor):
+    """Runs the cells in this process, one at a time, in the order `pick` chooses from those queued, and says
+    it runs several at once: what --jobs changes (which cell finishes first). ran: the models, in run order."""
 
     parallelism = 2
 
-    def run(self, specs, data_root, device, on_epoch=None):
-        yield from super().run(list(specs)[::-1], data_root, device, on_epoch)
+    def __init__(self, pick):
+        self.pick, self.ran = pick, []
+
+    def run(self, cells, data_root, device, on_epoch=None):
+        while cells:
+            spec = self.pick(list(cells))
+            cells.remove(spec)
+            self.ran.append(spec.model)
+            yield from super().run(deque([spec]), data_root, device, on_epoch)
 
 
 def test_the_same_trials_whatever_jobs(capsys, tmp_path, fake_evaluate, tpe_early, monkeypatch):
     assert tune(capsys, tmp_path / "serial", "--models", "vae,wae", "--budget", "3")[0] == 0
-    monkeypatch.setattr(executors, "ProcessExecutor", lambda jobs: ReversedExecutor())
+    monkeypatch.setattr(executors, "ProcessExecutor", lambda jobs: OrderedExecutor(lambda queued: queued[-1]))
     code, out, _ = tune(capsys, tmp_path / "jobs", "--models", "vae,wae", "--budget", "3", "--jobs", "2")
     assert code == 0, out
     assert drawn(tmp_path / "jobs") == drawn(tmp_path / "serial")
+
+
+def test_a_model_s_next_trial_does_not_wait_for_the_other_models(capsys, tmp_path, fake_evaluate, tpe_early,
+                                                                  monkeypatch):
+    """No rounds, and the slowest model first: with wae measured as the slower model, a free worker starts
+    wae's waiting trial, whose next one is asked as soon as it is scored, so wae's trials 2 and 3 run
+    before vae's first (rounds would have waited for vae's trial 1). The draws are those of any order."""
+    assert tune(capsys, tmp_path / "serial", "--models", "vae,wae", "--budget", "3")[0] == 0
+    first_queued = OrderedExecutor(lambda queued: queued[0])
+    monkeypatch.setattr(executors, "ProcessExecutor", lambda jobs: first_queued)
+    monkeypatch.setattr(tuning, "model_seconds", lambda runs: {"vae": 1.0, "wae": 100.0})
+    code, out, _ = tune(capsys, tmp_path / "jobs", "--models", "vae,wae", "--budget", "3", "--jobs", "2")
+    assert code == 0, out
+    assert first_queued.ran == ["wae"] * 3 + ["vae"] * 3
+    assert drawn(tmp_path / "jobs") == drawn(tmp_path / "serial")
+
+
+def test_a_model_s_expected_seconds_are_its_runs_mean_and_an_unmeasured_model_has_none():
+    runs = pd.DataFrame({"model": ["vae", "vae", "wae"], "train_seconds": [10.0, 30.0, 5.0],
+                         "eval_seconds": [2.0, None, 1.0]})
+    assert tuning.model_seconds(runs) == {"vae": 21.0, "wae": 6.0}
+    assert tuning.model_seconds(runs.iloc[:0]) == {}
 
 
 def test_a_value_on_the_edge_is_flagged_and_the_space_widened(capsys, tmp_path, fake_evaluate, monkeypatch):

@@ -4,7 +4,11 @@ Each executor yields (spec, CellResult, "") as cells finish, or (spec, None, rea
 was lost; the driver records results, so workers never touch the CSV files and a lost worker can
 neither tear nor duplicate a row.
 
-run(specs, data_root, device, on_epoch): on_epoch (None: no progress) is the driver's callback for
+run(cells, data_root, device, on_epoch): cells is a deque that the driver may extend while the executor
+runs (between two results it yields: a tuning asks a model's next trial as soon as its last one is scored)
+and reorder, so an executor takes a cell from its front only when a worker is free to start it, and ends
+when the deque is empty and nothing runs.
+on_epoch (None: no progress) is the driver's callback for
 each running cell's EpochProgress. The serial executor hands it to the cell directly; the parallel ones
 give their workers a queue (a multiprocessing Manager's, a Ray queue) and, while they wait for results,
 drain it into on_epoch every POLL_SECONDS, before handing on the results that have arrived, so that a
@@ -31,8 +35,9 @@ class SerialExecutor:
 
     parallelism = 1
 
-    def run(self, specs, data_root, device, on_epoch=None):
-        for spec in specs:
+    def run(self, cells, data_root, device, on_epoch=None):
+        while cells:
+            spec = cells.popleft()
             yield spec, run_in_worker(spec, data_root, device, on_epoch=on_epoch), ""
 
 
@@ -45,21 +50,30 @@ class ProcessExecutor:
         self.parallelism = jobs
         self.threads = threads or max(1, (os.cpu_count() or 1) // jobs)
 
-    def run(self, specs, data_root, device, on_epoch=None):
+    def run(self, cells, data_root, device, on_epoch=None):
         # spawn, not fork: forking a process whose torch thread pools already run can deadlock
         # each call of run_in_worker limits its process's thread pools to self.threads
         spawn = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(self.parallelism, mp_context=spawn)
-        specs, futures, manager, queue = list(specs), {}, None, None
+        futures, manager, queue = {}, None, None
         try:
-            if on_epoch is not None and specs:  # the workers' progress travels through a Manager's queue (picklable)
+            if on_epoch is not None and cells:  # the workers' progress travels through a Manager's queue (picklable)
                 manager = SyncManager(ctx=spawn)
                 manager.start(end_with_parent)
                 queue = manager.Queue()
             report = QueueReporter(queue) if queue is not None else None
-            for spec in specs:
-                futures[pool.submit(run_in_worker, spec, data_root, device, self.threads, report)] = spec
-            while futures:
+            while cells or futures:
+                broken = []
+                while cells and len(futures) < self.parallelism:  # the rest wait in the driver's order
+                    spec = cells.popleft()
+                    try:
+                        futures[pool.submit(run_in_worker, spec, data_root, device, self.threads, report)] = spec
+                    except BrokenProcessPool:  # a worker died earlier: the pool takes nothing more
+                        broken.append(spec)
+                for spec in broken:
+                    yield spec, None, "a worker process died"
+                if not futures:
+                    continue
                 done, _ = wait(futures, timeout=POLL_SECONDS if queue is not None else None,
                                return_when=FIRST_COMPLETED)
                 if queue is not None:
@@ -125,23 +139,24 @@ class RayExecutor:
             raise UserError(f"cannot start or reach Ray at {self.address or 'a new local instance'}: {e}") from None
         return True
 
-    def run(self, specs, data_root, device, on_epoch=None):
+    def run(self, cells, data_root, device, on_epoch=None):
         started_ray = self._connect()
         cpus = self.ray.cluster_resources().get("CPU", 1)
         self.parallelism = max(1, int(cpus // self.cpus_per_run))
         task = self.ray.remote(run_in_worker).options(num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=0)
         device = "cuda" if self.gpus_per_run > 0 else device
         threads = max(1, int(self.cpus_per_run))
-        specs, refs, queue = list(specs), {}, None
+        refs, queue = {}, None
         try:
-            if on_epoch is not None and specs:  # an actor, so tasks on any node of a cluster reach it; it holds no CPU
+            if on_epoch is not None and cells:  # an actor, so tasks on any node of a cluster reach it; it holds no CPU
                 from ray.util.queue import Queue
 
                 queue = Queue(actor_options={"num_cpus": 0})
             report = QueueReporter(queue) if queue is not None else None
-            for spec in specs:
-                refs[task.remote(spec, data_root, device, threads, report)] = spec
-            while refs:
+            while cells or refs:
+                while cells and len(refs) < self.parallelism:  # the rest wait in the driver's order
+                    spec = cells.popleft()
+                    refs[task.remote(spec, data_root, device, threads, report)] = spec
                 ready, _ = self.ray.wait(list(refs), num_returns=1, timeout=POLL_SECONDS if queue is not None else None)
                 if queue is not None:
                     drain(queue, on_epoch)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,24 +112,46 @@ def pending(specs: list[RunSpec], store: ResultsStore, retry_failed: bool, outco
 
 
 def run_grid(specs: list[RunSpec], store: ResultsStore, device: str = "cpu", data_root=None,
-             retry_failed: bool = False, progress: bool = True, log=print, executor=None) -> GridOutcome:
+             retry_failed: bool = False, progress: bool = True, log=print, executor=None,
+             follow=None, rank=None) -> GridOutcome:
     """Run every pending cell through `executor` (default: one after another in this process) and
     record each result as it arrives. Only this driver writes the CSV files.
 
+    follow(spec) -> [RunSpec], when given, is asked after each cell is recorded (and for each cell
+    recorded earlier) which cells come next: they join the grid at once, while the others run, so a
+    tuning need not wait for a round of trials to end before asking a model's next one. rank(spec), when
+    given, orders the waiting cells, highest first, each time cells join (a tuning starts its slowest
+    model's trials first: that model's chain of trials is the tuning's critical path).
+
     log receives each finished cell's line and the grid's line. With progress, the running cells'
     epochs are shown too, on one status line of sys.stdout (aebench.plumbing.progress.GridProgress)."""
-    outcome = GridOutcome()
-    todo = pending(specs, store, retry_failed, outcome)
+    outcome, cells, seen = GridOutcome(), deque(), {}  # seen: every cell queued, by run id
     executor = executor or SerialExecutor()
-    tracker = GridProgress(len(todo), executor.parallelism, log, status=StatusLine() if progress else None,
-                           names=short_names(todo))
+    tracker = GridProgress(0, executor.parallelism, log, status=StatusLine() if progress else None)
+
+    def add(new: list[RunSpec]) -> None:
+        """The pending ones of `new` to the grid; what follows a recorded one, at once."""
+        while new:
+            todo = pending(new, store, retry_failed, outcome)
+            recorded = [spec for spec in new if spec not in todo]
+            todo = list({spec.run_id: spec for spec in todo if spec.run_id not in seen}.values())  # two trials may share a cell
+            cells.extend(todo)
+            seen.update((spec.run_id, spec) for spec in todo)
+            tracker.total += len(todo)
+            new = [after for spec in recorded for after in follow(spec)] if follow else []
+        if rank:
+            waiting = sorted(cells, key=rank, reverse=True)  # stable: equal ranks keep their order
+            cells.clear()
+            cells.extend(waiting)
+        tracker.names = short_names(list(seen.values()))
 
     def on_epoch(snapshot):
         tracker.parallelism = executor.parallelism  # Ray knows its size only once connected
         tracker.epoch(snapshot)
 
     try:
-        for spec, cell, lost_reason in executor.run(todo, data_root, device, on_epoch if progress else None):
+        add(list(specs))
+        for spec, cell, lost_reason in executor.run(cells, data_root, device, on_epoch if progress else None):
             tracker.parallelism = executor.parallelism
             if cell is None:
                 outcome.lost.append(spec.run_id)
@@ -142,6 +164,8 @@ def run_grid(specs: list[RunSpec], store: ResultsStore, device: str = "cpu", dat
                 outcome.failed.append(spec.run_id)
             tracker.finished(spec.run_id, cell.run["status"], _summary(cell),
                              cell.run.get("train_seconds", 0) + cell.run.get("eval_seconds", 0))
+            if follow or rank:
+                add(follow(spec) if follow else [])
     finally:
         tracker.close()
     return outcome

@@ -12,8 +12,10 @@ How it is searched. Optuna's TPE (aebench.tune.search), one study per model, ask
 a journal file in the tuning folder. Every model gets the same budget, --budget B trials (default 12),
 each drawn over its whole space; the draws are seeded by TUNING_SEED, the model, the dataset and the
 trial's number, so a rerun draws the same trials, another dataset draws others, and --jobs changes
-nothing: each model's study proceeds one trial at a time, and the models' trials of a round run in
-parallel. A killed tune resumes: a trial asked but not told is completed first, and its recorded runs
+nothing: each model's study proceeds one trial at a time (after its first, result-free draws), and
+the models never wait for each other: a model's next trial is asked as soon as its last one is scored,
+so a slow model's trial occupies one worker while the others' trials follow each other on the rest
+(run_grid's `follow`). A killed tune resumes: a trial asked but not told is completed first, and its recorded runs
 are never retrained. A larger budget keeps the trials of a smaller one and adds to them.
 
 How a trial is scored. A trial is an ordinary run, one RunSpec per seed, trained like any other (early
@@ -231,31 +233,40 @@ def make_trial(tuning: Tuning, profile: Profile, model: str, number: int, draw: 
 
 
 def run_tuning(tuning: Tuning, device: str, executor=None, progress: bool = True) -> TuningOutcome:
-    """Complete the trials asked earlier, then ask each model's next trials, round after round, until every
-    model has its budget; then write tuning.csv, the trade-off figures and (all recorded) tuned.toml.
-    A round holds every startup draw a model still lacks (they do not depend on results: the first round
-    of a fresh tune runs STARTUP_TRIALS trials per model at once, which keeps every worker busy), then one
-    trial per model whose trials have all been told (TPE's draw depends on them). The draws are those of
-    one trial at a time: each is seeded by its number and sees the same results (tests/test_tuning.py)."""
+    """Complete the trials asked earlier, and ask each model's next trials as soon as its earlier ones are
+    scored, until every model has its budget; then write tuning.csv, the trade-off figures and (all
+    recorded) tuned.toml. A model's first STARTUP_TRIALS draws do not depend on results, so a fresh tune
+    asks them at once (which keeps every worker busy); after them, a model's next trial is asked when all
+    its trials have been told (TPE's draw depends on them). Models never wait for each other: a slow
+    model's trial runs on one worker while the others' trials follow each other on the rest. The draws
+    are those of one trial at a time, whatever the order in which trials finish: each is seeded by its
+    number and sees the same results (tests/test_tuning.py)."""
     profile = get_profile(tuning.config["profile"])
-    store, grid = ResultsStore(tuning.folder), GridOutcome()
+    store = ResultsStore(tuning.folder)
     with writing(tuning.folder, "tune"):
         studies = {model: open_study(tuning.folder, name, objective_directions(tuning))
                    for model, name in tuning.studies.items()}
         tuning.trials = [make_trial(tuning, profile, model, t.number + 1, t.params)
                          for model, study in studies.items() for t in asked(study)[:tuning.budget]]
-        batch = list(tuning.trials)  # first the trials asked by an earlier tune (recorded ones are skipped)
-        while True:
-            batch += [trial for model, study in studies.items() for trial in next_trials(tuning, profile, model, study)]
-            if not batch:
-                break
-            outcome = run_trials(tuning, batch, store, device, executor, progress)
-            for name in ("done", "failed", "skipped", "skipped_failed", "lost"):
-                getattr(grid, name).extend(getattr(outcome, name))
-            tell_results(tuning, studies, batch, store)
-            if outcome.lost:  # a worker died: the next command completes those trials
-                break
-            batch = []
+        first = list(tuning.trials)  # the trials asked by an earlier tune (recorded ones are skipped)
+        first += [trial for model, study in studies.items() for trial in next_trials(tuning, profile, model, study)]
+
+        seconds = model_seconds(store.runs())
+
+        def after(spec: RunSpec) -> list[RunSpec]:
+            """A recorded run's trial told once all its runs are recorded, and its model's next trial."""
+            model = spec.model
+            seconds.update(model_seconds(store.runs()))
+            tell_results(tuning, studies, [t for t in tuning.trials_of(model) if spec.run_id in t.run_ids], store)
+            trials = next_trials(tuning, profile, model, studies[model])
+            if trials:
+                prepare(tuning, trials, device)
+            return [spec for trial in trials for spec in trial.specs]
+
+        prepare(tuning, first, device)
+        grid = run_grid([spec for trial in first for spec in trial.specs], store, device,
+                        tuning.config.get("data_root"), progress=progress, executor=executor, follow=after,
+                        rank=lambda spec: seconds.get(spec.model, math.inf))
         table = tuning_table(tuning, store.runs(), store.metrics())
         selected = {row.model: tuning.trials_of(row.model)[row.trial - 1]
                     for row in table[table["selected"]].itertuples()}
@@ -270,14 +281,20 @@ def run_tuning(tuning: Tuning, device: str, executor=None, progress: bool = True
     return TuningOutcome(tuning, grid, table, selected, complete, figures)
 
 
-def run_trials(tuning: Tuning, batch: list[Trial], store: ResultsStore, device: str, executor,
-               progress: bool) -> GridOutcome:
-    """The runs of a round of trials (those recorded are skipped), with config.json naming every trial so far."""
+def model_seconds(runs: pd.DataFrame) -> dict[str, float]:
+    """Each model's mean seconds per run (training and evaluation) in the tuning folder: how long its
+    next trial is likely to take. Models not yet measured are absent (ranked first: they may be slowest)."""
+    if runs.empty:
+        return {}
+    cost = sum(pd.to_numeric(runs[column], errors="coerce").fillna(0) for column in ("train_seconds", "eval_seconds"))
+    return cost.groupby(runs["model"]).mean().to_dict()
+
+
+def prepare(tuning: Tuning, trials: list[Trial], device: str) -> None:
+    """Before new trials run: config.json names every trial so far, and their runs pass the preflight."""
     save_resolved_config(tuning.folder, tuning.config | {"budget": tuning.budget, "select_by": tuning.criterion,
                                                          "widen": list(tuning.widen)}, tuning.specs)
-    specs = [spec for trial in batch for spec in trial.specs]
-    preflight(specs, tuning.config.get("data_root"), device)
-    return run_grid(specs, store, device, tuning.config.get("data_root"), progress=progress, executor=executor)
+    preflight([spec for trial in trials for spec in trial.specs], tuning.config.get("data_root"), device)
 
 
 def objective_directions(tuning: Tuning) -> list[str]:
