@@ -291,6 +291,7 @@ def test_tuned_toml_is_a_study_that_retrains_the_selected_trials_on_test(capsys,
     study = load_study(folder / "tuned.toml")
     assert (study["models"], study["datasets"], study["profile"]) == (["vae", "wae"], ["digits"], "smoke")
     assert study["experiment"] == "tune-smoke-tuned" and study["epochs"] == 1
+    assert study["tuning_budget"] == 2 and resolve(study, {}, {})["tuning_budget"] == 2  # for run --tune-first
     assert "tuned by `aebench tune` on the validation split of digits" in study["note"]
     assert "2 trials per model" in study["note"] and "mean-rank" in study["note"]
     config = resolve(study, {"seeds": "0,1"}, {})
@@ -342,7 +343,20 @@ def test_real_evaluation_scores_trials_on_validation_images(capsys, tmp_path):
 
 def test_the_default_budget_is_twelve_trials_per_model():
     (budget,) = [p for p in cli.tune.params if p.name == "budget"]
-    assert budget.default == 12 and not budget.required
+    assert tuning.DEFAULT_BUDGET == 12 and budget.default is None and not budget.required  # None: not given
+
+
+@pytest.mark.parametrize("recorded, flags, trials", [("", [], 1), ("tuning_budget = 2\n", [], 2),
+                                                     ("tuning_budget = 2\n", ["--budget", "3"], 3)])
+def test_tune_s_budget_is_the_flag_then_the_study_s_then_the_default(capsys, tmp_path, fake_evaluate, monkeypatch,
+                                                                      recorded, flags, trials):
+    monkeypatch.setattr(tuning, "DEFAULT_BUDGET", 1)  # read when the command runs; 12 trials would be slow
+    study = tmp_path / "study.toml"
+    study.write_text('models = ["vae"]\n' + recorded)
+    code, _, err = tune(capsys, tmp_path, "--config", str(study), *flags)
+    assert code == 0, err
+    assert list(read_table(tmp_path)["trial"]) == list(range(1, trials + 1))
+    assert load_study(tmp_path / "tune-smoke" / "tuned.toml")["tuning_budget"] == trials
 
 
 @pytest.mark.parametrize("args,message", [

@@ -40,7 +40,8 @@ history, checkpoints, samples, config.json), so a finished tune reruns as a no-o
 the Optuna studies; tuning.csv, one row per trial (TUNING_COLUMNS, plus val_<metric> for recon_sse,
 knn5_acc, fid and the criterion); figures/tradeoff-<model>.png, every trial's validation reconstruction
 against its FID, the selected trial marked (aebench.report.tuning_figures); tuned.toml, a study file of the
-selected values that `run --config` retrains and scores on test, written once every trial is recorded.
+selected values that `run --config` retrains and scores on test, written once every trial is recorded; its
+tuning_budget records B, the budget that `run --tune-first` gives a model added to it.
 """
 from __future__ import annotations
 
@@ -65,6 +66,7 @@ from aebench.run.evaluation import EvalConfig, metric_names
 from aebench.run.options import DEFAULTS, RUN_OPTIONS, eval_settings
 from aebench.run.profiles import Profile, get_profile, model_settings
 from aebench.run.runner import GridOutcome, plan, preflight, run_grid, save_resolved_config
+from aebench.run.study import TUNING_BUDGET
 from aebench.store.folder import ResultsStore, csv_bytes
 from aebench.tune import search as tuning_search
 from aebench.tune.search import ask, asked, draw_seed, earlier_bounds, open_study, study_name, tell, unfinished
@@ -383,6 +385,7 @@ def tuned_study(tuning: Tuning, selected: dict[str, Trial], table: pd.DataFrame)
             "experiment": f"{config['experiment']}-tuned", "note": tuned_note(tuning)}
     keys |= {key: config[key] for key in CARRIED_OPTIONS if config.get(key) is not None}
     keys |= {key: config[key] for key in CARRIED_UNLESS_DEFAULT if config.get(key, DEFAULTS[key]) != DEFAULTS[key]}
+    keys[TUNING_BUDGET] = tuning.budget  # what `run --tune-first` gives a model added to this study
     lines = [f"# {line}" for line in study_header(tuning, table)]
     lines += [f"{key} = {toml_value(value)}" for key, value in keys.items()]
     for model, trial in selected.items():
