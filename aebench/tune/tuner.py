@@ -4,7 +4,9 @@ What is searched. Every model declares, in its own file, `search_space`: a range
 log scale where natural) or a Choice for each of its own hyperparameters (models/contract.py); each
 space holds its authors' published setting. What this tuning searches (aebench.tune.search_space) is that
 space, as widened by an earlier tune of the same study or by `--widen MODEL.NAME=LOW:HIGH`, with an
-integer range's upper bound lowered to what the training set supports (check_data: K <= training images).
+integer range's upper bound lowered to what the training set supports (check_data: K <= training images),
+and a range of epochs (a warm-up) widened no further than the epochs a trial trains (--epochs, else the
+profile's).
 beta-VAE's space is its RAW beta, 1.5..20 (log), stored as beta_norm = beta * latent_dim / pixels, so
 every trial has beta > 1 whatever the image and latent sizes.
 
@@ -161,12 +163,13 @@ def plan_tuning(config: dict, budget: int, select_by: str, widen: tuple[str, ...
     available = scored_metrics(evaluation)
     shown = tuple(dict.fromkeys([m for m in RANKED_METRICS if m in available] + [criterion] * (criterion != MEAN_RANK)))
     tuning = Tuning(config, dataset, len(train_x), budget, criterion, {}, {}, shown, tuple(widen))
+    epochs = config.get("epochs") or profile.train.epochs  # what a trial trains at most
     for model, cls in models.items():
         name = study_name(model, study_setup(tuning, profile, model))
         base = model_settings(profile, cls)
         tuning.studies[model] = name
         tuning.spaces[model] = model_space(model, cls, base, len(train_x), tuple(train_x.shape[1:]),
-                                           earlier_bounds(tuning.folder, name), widened.get(model))
+                                           earlier_bounds(tuning.folder, name), widened.get(model), epochs)
     return tuning
 
 
@@ -472,7 +475,7 @@ def choice_line(model: str, outcome: TuningOutcome) -> str:
     if row.on_edge:
         hints = outcome.tuning.spaces[model].widen_hints(trial.draw)
         line += (f"; on the edge: {row.on_edge}: widen the space"
-                 + (f" ({', '.join(hints)}) and raise --budget" if hints else " (it cannot be widened beyond the training set)"))
+                 + (f" ({', '.join(hints)}) and raise --budget" if hints else " (it cannot be widened beyond its cap)"))
     return line
 
 
