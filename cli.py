@@ -12,6 +12,7 @@ import click
 
 from aebench.errors import UserError, choices
 from aebench.run.options import RUN_OPTIONS
+from models.swae import OBJECTIVES as SWAE_OBJECTIVES  # for a help that names them (torch is loaded already)
 
 
 def _parse_overrides(items: tuple[str, ...]) -> dict[str, dict]:
@@ -261,7 +262,8 @@ def report(experiment, out, data_root, no_figures, reference):
 
 @cli.command(name="claims")
 @click.argument("folders", nargs=-1, required=True, metavar="FOLDER [FOLDER ...]")
-@click.option("--ablation", default=None, metavar="FOLDER", help="A SWAE ablation experiment: swae runs differing in objective (xzrec, xz, zrec).")
+@click.option("--ablation", default=None, metavar="FOLDER",
+              help=f"A SWAE ablation experiment: swae runs differing in objective ({', '.join(SWAE_OBJECTIVES)}).")
 @click.option("--claims", "claims_file", default=None, metavar="FILE",
               help="The claims and their lines (TOML; default studies/claims.toml).")
 @click.option("--out", "out_file", default=None, metavar="FILE", help="Write the Markdown to FILE instead of printing it.")
