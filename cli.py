@@ -12,6 +12,7 @@ import click
 
 from aebench.errors import UserError, choices
 from aebench.run.options import RUN_OPTIONS
+from models.swae import OBJECTIVES as SWAE_OBJECTIVES  # for a help that names them (torch is loaded already)
 
 
 def _parse_overrides(items: tuple[str, ...]) -> dict[str, dict]:
@@ -87,9 +88,10 @@ def _run_option_flags(command):
 @click.option("--retry-failed", is_flag=True, help="Run again the cells recorded as failed.")
 @click.option("--tune-first", is_flag=True,
               help="First tune the models the study gives no hyperparameters (e.g. yours, added to a tuned reference "
-                   "study) with --budget trials each, as `tune` would, then run every model.")
+                   "study) with its tuning_budget trials each, as `tune` would, then run every model.")
 @click.option("--budget", type=int, default=None, metavar="B",
-              help="With --tune-first: trials per tuned model (the reference study's budget).")
+              help="With --tune-first: trials per tuned model, for a study file that records no tuning_budget "
+                   "(the reference study's budget).")
 @click.option("--quiet", is_flag=True, help="No per-epoch progress (finished cells are still listed).")
 def run(config_file, sets, retry_failed, tune_first, budget, quiet, **given):
     """Train and evaluate every (model, dataset, seed) cell not already recorded."""
@@ -107,8 +109,10 @@ def run(config_file, sets, retry_failed, tune_first, budget, quiet, **given):
         raise UserError("--budget is the trials per model of --tune-first; give --tune-first, or use `tune --budget`")
     pool = device = None
     if tune_first:
+        from aebench.tune.first import trials_per_model
         from aebench.tune.first import tune_first as tune_models
 
+        budget = trials_per_model(config, budget)
         _fetch_missing(config, config.get("datasets") or [])
         pool, device = _executor_and_device(config)
         config = tune_models(config, budget, "mean-rank", device, pool, progress=not quiet, log=click.echo)
@@ -145,8 +149,9 @@ def run(config_file, sets, retry_failed, tune_first, budget, quiet, **given):
 @cli.command()
 @click.option("--config", "config_file", default=None, help="A study file (TOML) of run options; options override it.")
 @_run_option_flags
-@click.option("--budget", type=int, default=12, show_default=True, metavar="B",
-              help="Trials per model, the same for every model (Optuna TPE over each model's whole space).")
+@click.option("--budget", type=int, default=None, metavar="B",
+              help="Trials per model, the same for every model (Optuna TPE over each model's whole space; default: "
+                   "the study file's tuning_budget, else 12).")
 @click.option("--select-by", default="mean-rank", show_default=True, metavar="METRIC",
               help="mean-rank (of recon_sse, knn5_acc, fid) or one metric, on the validation split.")
 @click.option("--widen", multiple=True, metavar="MODEL.NAME=LOW:HIGH",
@@ -156,14 +161,18 @@ def tune(config_file, budget, select_by, widen, quiet, **given):
     """Choose each model's own hyperparameters on the validation split, B trials per model, and write
     tuned.toml for `run --config` (results in --out/tune-PROFILE unless --experiment)."""
     from aebench.run.profiles import get_profile
-    from aebench.run.study import load_study, resolve
-    from aebench.tune.tuner import plan_tuning, run_tuning, summary_lines
+    from aebench.run.study import TUNING_BUDGET, load_study, resolve
+    from aebench.tune.tuner import DEFAULT_BUDGET, plan_tuning, run_tuning, summary_lines
 
     study = load_study(config_file) if config_file else {}
     if study.get("hparams"):
         raise UserError(f"study file {config_file}: tune chooses the hyperparameters itself; remove its [hparams] tables")
     config = resolve(study, _joined(given), {}, config_file)
     _fetch_missing(config, config.get("datasets") or [get_profile(config["profile"]).dataset])
+    # --budget overrides the file, as every option does: a larger budget is how a tune is extended. Popped, so
+    # that config.json records the budget once (as "budget").
+    recorded = config.pop(TUNING_BUDGET, DEFAULT_BUDGET)
+    budget = recorded if budget is None else budget
     tuning = plan_tuning(config, budget, select_by, widen)
     executor, device = _executor_and_device(config)
     outcome = run_tuning(tuning, device, executor, progress=not quiet)
@@ -253,7 +262,8 @@ def report(experiment, out, data_root, no_figures, reference):
 
 @cli.command(name="claims")
 @click.argument("folders", nargs=-1, required=True, metavar="FOLDER [FOLDER ...]")
-@click.option("--ablation", default=None, metavar="FOLDER", help="A SWAE ablation experiment: swae runs differing in objective (xzrec, xz, zrec).")
+@click.option("--ablation", default=None, metavar="FOLDER",
+              help=f"A SWAE ablation experiment: swae runs differing in objective ({', '.join(SWAE_OBJECTIVES)}).")
 @click.option("--claims", "claims_file", default=None, metavar="FILE",
               help="The claims and their lines (TOML; default studies/claims.toml).")
 @click.option("--out", "out_file", default=None, metavar="FILE", help="Write the Markdown to FILE instead of printing it.")

@@ -18,8 +18,9 @@ from models.networks import build_decoder, build_encoder
 LIKELIHOODS = ("bernoulli", "gaussian")
 # The KL warm-up lengths `aebench tune` searches, in log scale: 1 epoch (the same as none: full weight from
 # the first epoch), the profiles' 20, the VampPrior authors' 100 inside, up to 200, the paper profile's cap
-# on epochs (a longer warm-up would train a VAE that never reaches its full KL weight).
-WARMUP_EPOCHS_RANGE = IntRange(1, 200, log=True)
+# on epochs (a longer warm-up would train a VAE that never reaches its full KL weight); widened no further
+# than the training's epochs (epochs_cap), for the same reason.
+WARMUP_EPOCHS_RANGE = IntRange(1, 200, log=True, epochs_cap=True)
 
 
 @dataclass

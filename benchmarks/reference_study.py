@@ -4,7 +4,8 @@
 
 reads results/reference/tune-standard-DATASET/tuned.toml and writes studies/reference-DATASET.toml:
 every model with its tuned values, seeds 0-4, the standard profile, the classifier backbone (named, not
-"auto", so that the numbers do not depend on whether Inception's weights are on the machine), 2 jobs.
+"auto", so that the numbers do not depend on whether Inception's weights are on the machine), 2 jobs, and
+the tuning budget where tuned.toml records it (so that `run --tune-first` gives a new model that budget).
 An existing study file is left alone unless --force: its committed results carry its run ids.
 tests/test_studies.py checks that each reference study carries its tuned.toml's values.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from aebench.plumbing.tomlfile import read_toml  # noqa: E402
+from aebench.run.study import TUNING_BUDGET  # noqa: E402
 from aebench.tune.tuner import toml_key, toml_value  # noqa: E402
 
 SEEDS = [0, 1, 2, 3, 4]
@@ -39,6 +41,8 @@ def reference_study(dataset: str, tuned: dict) -> str:
     keys = {"models": tuned["models"], "datasets": [dataset], "seeds": SEEDS, "profile": "standard",
             "fid_backbone": "classifier", "jobs": 2, "out": "results/reference",
             "experiment": f"reference-{dataset}", "note": tuned["note"]}
+    if TUNING_BUDGET in tuned:  # tuned.toml written before the key existed has none
+        keys[TUNING_BUDGET] = tuned[TUNING_BUDGET]
     lines = [f"# {line}" for line in header] + [f"{key} = {toml_value(value)}" for key, value in keys.items()]
     for model, fields in tuned["hparams"].items():
         lines += ["", f"[hparams.{toml_key(model)}]"] + [f"{field} = {toml_value(value)}" for field, value in fields.items()]

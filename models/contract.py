@@ -82,12 +82,15 @@ def _convert(value, kind, label: str):
 @dataclass(frozen=True)
 class FloatRange:
     """Real values in [low, high], drawn uniformly or, with log, uniformly in log scale. `above`: a limit the
-    space keeps even when `tune --widen` widens it (values must stay > above), beyond the Config's own rules."""
+    space keeps even when `tune --widen` widens it (values must stay > above), beyond the Config's own rules.
+    `epochs_cap`: the values are numbers of training epochs (a warm-up), so `tune` widens the range no
+    further than the epochs it trains, as it caps K at the training images."""
 
     low: float
     high: float
     log: bool = False
     above: float | None = None
+    epochs_cap: bool = False
 
     def __post_init__(self):
         if not self.low < self.high or (self.log and self.low <= 0) or (self.above is not None and self.low <= self.above):

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import cli
+from aebench.tune.first import trials_per_model
 
 REFERENCE = Path(__file__).resolve().parent / "data" / "reference-smoke"
 # the reference's settings (tests/data/README.md)
@@ -95,23 +96,43 @@ def test_another_dataset_or_a_model_in_both_folders_is_refused(capsys, tmp_path)
     assert code == 2 and "not found" in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--tune-first"], "--tune-first needs --budget B"),
-    (["--budget", "2"], "--budget is the trials per model of --tune-first"),
+def _study(folder: Path, extra: str = "") -> Path:
+    """The reference's study file with `extra` appended, in `folder`."""
+    study = folder / "study.toml"
+    study.write_text((REFERENCE.parent / "reference-smoke.toml").read_text() + extra)
+    return study
+
+
+@pytest.mark.parametrize("extra, flags, message", [
+    ("", ["--tune-first"], "--tune-first needs --budget B"),
+    ("", ["--budget", "2"], "--budget is the trials per model of --tune-first"),
+    ("tuning_budget = 2\n", ["--tune-first", "--budget", "3"],
+     ("--budget 3: the study's models were tuned with 2 trials each (tuning_budget = 2), and a model added to it "
+      "gets the same budget; leave --budget out or give --budget 2")),
 ])
-def test_tune_first_and_budget_go_together(capsys, tmp_path, flags, message):
-    code, _, err = run_cli(capsys, "run", "--config", str(REFERENCE.parent / "reference-smoke.toml"), "--models",
-                           "mytoy", *flags, "--out", str(tmp_path), "--experiment", "mine")
-    assert code == 2 and message in err and err.count("\n") == 1 and not any(tmp_path.iterdir())
+def test_tune_first_and_budget_go_together(capsys, tmp_path, extra, flags, message):
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, "run", "--config", str(_study(tmp_path, extra)), "--models", "mytoy", *flags,
+                           "--out", str(out), "--experiment", "mine")
+    assert code == 2 and message in err and err.count("\n") == 1 and not out.exists(), err
 
 
-def test_tune_first_tunes_only_the_models_the_study_leaves_untuned(capsys, tmp_path):
-    study = tmp_path / "study.toml"
-    study.write_text((REFERENCE.parent / "reference-smoke.toml").read_text() + "\n[hparams.vae]\nwarmup_epochs = 5\n")
+@pytest.mark.parametrize("recorded, given, budget", [(None, 3, 3), (4, None, 4), (4, 4, 4)])
+def test_the_tune_first_budget_is_the_recorded_one_or_the_given_one(recorded, given, budget):
+    config = {} if recorded is None else {"tuning_budget": recorded}
+    assert trials_per_model(config, given) == budget
+
+
+@pytest.mark.parametrize("recorded, flags", [("", ["--budget", "2"]), ("tuning_budget = 2\n", [])],
+                         ids=["budget-given", "budget-recorded"])
+def test_tune_first_tunes_only_the_models_the_study_leaves_untuned(capsys, tmp_path, recorded, flags):
+    study = _study(tmp_path, recorded + "\n[hparams.vae]\nwarmup_epochs = 5\n")
     code, out, err = run_cli(capsys, "run", "--config", str(study), "--models", "vae,mytoy", "--tune-first",
-                             "--budget", "2", "--out", str(tmp_path), "--experiment", "mine", "--quiet")
+                             *flags, "--out", str(tmp_path), "--experiment", "mine", "--quiet")
     assert code == 0, err
-    assert set(pd.read_csv(tmp_path / "mine-tune" / "tuning.csv")["model"]) == {"mytoy"}  # vae keeps the study's
+    tuning = pd.read_csv(tmp_path / "mine-tune" / "tuning.csv")
+    assert set(tuning["model"]) == {"mytoy"}  # vae keeps the study's
+    assert list(tuning["trial"]) == [1, 2] and set(tuning["budget"]) == {2}
     runs = pd.read_csv(tmp_path / "mine" / "runs.csv")
     assert sorted(runs["model"]) == ["mytoy", "mytoy", "vae", "vae"]
     assert all('"warmup_epochs": 5' in h for h in runs[runs["model"] == "vae"]["hparams"])

@@ -124,6 +124,9 @@ def test_models_on_the_command_line_rerun_part_of_a_study_with_its_run_ids():
     ("modles = ['vae']\n", "unknown key 'modles'"),
     ("epochs = 'ten'\n", "'epochs' must be int"),
     ("[hparams]\nvae = 3\n", "[hparams.vae] must be a table"),
+    ("tuning_budget = 0\n", "'tuning_budget' must be an integer >= 1 (trials per model), got 0"),
+    ("tuning_budget = '4'\n", "'tuning_budget' must be int, got '4'"),
+    ("tuning_budget = true\n", "'tuning_budget' must be int, got True"),
 ])
 def test_bad_study_files_are_one_line_errors(tmp_path, capsys, text, message):
     study = tmp_path / "study.toml"

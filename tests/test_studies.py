@@ -70,6 +70,14 @@ def test_a_reference_study_file_is_what_the_script_writes_from_tuned_toml(path):
     assert path.read_text(encoding="utf-8") == reference_study.reference_study(dataset, tuned_of(dataset))
 
 
+def test_the_script_carries_the_tuning_budget_that_tuned_toml_records(tmp_path):
+    tuned = tuned_of("mnist")
+    assert "tuning_budget" not in reference_study.reference_study("mnist", tuned)  # written before the key
+    study = tmp_path / "reference-mnist.toml"
+    study.write_text(reference_study.reference_study("mnist", tuned | {"tuning_budget": 4}), encoding="utf-8")
+    assert resolved(study)["tuning_budget"] == 4
+
+
 def test_the_script_leaves_an_existing_study_file_alone_and_needs_a_finished_tuning(capsys):
     committed = (ROOT / "studies" / "reference-mnist.toml").read_bytes()
     assert reference_study.main(["mnist"]) == 2

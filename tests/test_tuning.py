@@ -130,6 +130,45 @@ def test_the_k_bound_is_lowered_to_the_training_set(tmp_path):
     assert not any(tmp_path.iterdir())  # planning writes nothing
 
 
+def quick_vampprior_space(**given) -> ModelSpace:
+    """VampPrior's space on the quick profile (300 epochs at most) and mnist-5k's 3500 training images."""
+    cls = MODELS["vampprior"]
+    return model_space("vampprior", cls, model_settings(get_profile("quick"), cls), 3500, MNIST_SHAPE,
+                       **{"epochs": get_profile("quick").train.epochs} | given)
+
+
+def warm_up(space: ModelSpace) -> Dimension:
+    (dimension,) = [d for d in space.dimensions if d.name == "warmup_epochs"]
+    return dimension
+
+
+def test_a_warm_up_is_widened_no_further_than_the_training_epochs():
+    assert get_profile("quick").train.epochs == 300
+    on_high_edge = {"K": 500, "warmup_epochs": 190}  # of the declared 1..200 (log)
+    assert quick_vampprior_space().widen_hints(on_high_edge) == ["--widen vampprior.warmup_epochs=1:300"]  # not 1:2000
+    assert quick_vampprior_space(epochs=None).widen_hints(on_high_edge) == ["--widen vampprior.warmup_epochs=1:2000"]
+    # widened to the cap (as tune-quick-mnist-5k-v2 was), or asked past it: like K at the training images
+    for space in (quick_vampprior_space(earlier={"warmup_epochs": [1, 300]}),
+                  quick_vampprior_space(widen={"warmup_epochs": (1, 2000)})):
+        assert (warm_up(space).domain.high, warm_up(space).cap) == (300, "capped by the 300 training epochs")
+        at_cap = {"K": 500, "warmup_epochs": 300}
+        assert space.on_edge(at_cap) == ["warmup_epochs (high bound 300, capped by the 300 training epochs)"]
+        assert space.widen_hints(at_cap) == []
+    # fewer epochs than the declared range: the range keeps its authors' 100 but is not widened further
+    short = quick_vampprior_space(epochs=50)
+    assert (warm_up(short).domain.high, warm_up(short).cap) == (200, "above the 50 training epochs")
+    assert short.widen_hints(on_high_edge) == []
+    assert warm_up(quick_vampprior_space(epochs=50, widen={"warmup_epochs": (1, 400)})).domain.high == 200
+
+
+@pytest.mark.parametrize("epochs, hint", [("150", []), ("1000", ["--widen vae.warmup_epochs=1:1000"])])
+def test_the_warm_up_cap_is_the_epochs_a_trial_trains(tmp_path, epochs, hint):
+    space = plan_tuning(smoke_config(tmp_path, models="vae", epochs=epochs), 2, "mean-rank").spaces["vae"]
+    assert space.widen_hints({"warmup_epochs": 190}) == hint
+    default = plan_tuning(smoke_config(tmp_path, models="vae", epochs=None), 2, "mean-rank").spaces["vae"]
+    assert warm_up(default).limit == get_profile("smoke").train.epochs == 300
+
+
 def test_a_value_within_ten_percent_of_a_bound_in_its_scale_is_on_the_edge():
     space = ModelSpace("m", (Dimension("lam", "lam", FloatRange(0.01, 100.0, log=True), FloatRange(0.01, 100.0, log=True)),
                              Dimension("beta", "beta", FloatRange(0.0, 1.0), FloatRange(0.0, 1.0))))
@@ -323,6 +362,7 @@ def test_tuned_toml_is_a_study_that_retrains_the_selected_trials_on_test(capsys,
     study = load_study(folder / "tuned.toml")
     assert (study["models"], study["datasets"], study["profile"]) == (["vae", "wae"], ["digits"], "smoke")
     assert study["experiment"] == "tune-smoke-tuned" and study["epochs"] == 1
+    assert study["tuning_budget"] == 2 and resolve(study, {}, {})["tuning_budget"] == 2  # for run --tune-first
     assert "tuned by `aebench tune` on the validation split of digits" in study["note"]
     assert "2 trials per model" in study["note"] and "mean-rank" in study["note"]
     config = resolve(study, {"seeds": "0,1"}, {})
@@ -374,7 +414,20 @@ def test_real_evaluation_scores_trials_on_validation_images(capsys, tmp_path):
 
 def test_the_default_budget_is_twelve_trials_per_model():
     (budget,) = [p for p in cli.tune.params if p.name == "budget"]
-    assert budget.default == 12 and not budget.required
+    assert tuning.DEFAULT_BUDGET == 12 and budget.default is None and not budget.required  # None: not given
+
+
+@pytest.mark.parametrize("recorded, flags, trials", [("", [], 1), ("tuning_budget = 2\n", [], 2),
+                                                     ("tuning_budget = 2\n", ["--budget", "3"], 3)])
+def test_tune_s_budget_is_the_flag_then_the_study_s_then_the_default(capsys, tmp_path, fake_evaluate, monkeypatch,
+                                                                      recorded, flags, trials):
+    monkeypatch.setattr(tuning, "DEFAULT_BUDGET", 1)  # read when the command runs; 12 trials would be slow
+    study = tmp_path / "study.toml"
+    study.write_text('models = ["vae"]\n' + recorded)
+    code, _, err = tune(capsys, tmp_path, "--config", str(study), *flags)
+    assert code == 0, err
+    assert list(read_table(tmp_path)["trial"]) == list(range(1, trials + 1))
+    assert load_study(tmp_path / "tune-smoke" / "tuned.toml")["tuning_budget"] == trials
 
 
 @pytest.mark.parametrize("args,message", [

@@ -2,12 +2,15 @@
 inputs whose right answer is known."""
 from __future__ import annotations
 
+import os
 import shutil
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from aebench.data import user_images
 from aebench.data.user_images import content_digest, read_folder, read_npz
 from aebench.errors import UserError
 
@@ -330,6 +333,95 @@ def test_digest_of_a_folder_follows_content_not_place(tmp_path):
     assert content_digest(copy) == digest
     (copy / "b").rename(copy / "c")  # same bytes, another class name: other data
     assert content_digest(copy) != digest
+
+
+@pytest.fixture
+def digest_reads(monkeypatch, tmp_path):
+    """The files content_digest reads, in a cache of this test's own that trusts files however recently they
+    were written (RECENT_SECONDS 0)."""
+    reads = []
+    hash_file = user_images._hash_file
+
+    def counted(digest, path):
+        reads.append(path.name)
+        hash_file(digest, path)
+
+    monkeypatch.setattr(user_images, "_hash_file", counted)
+    monkeypatch.setattr(user_images, "RECENT_SECONDS", 0)
+    monkeypatch.setenv("AEBENCH_CACHE", str(tmp_path / "cache"))
+    return reads
+
+
+def two_images(folder):
+    png(folder / "a" / "x.png", grey(1, seed=4)[0])
+    return png(folder / "b" / "y.png", grey(1, seed=5)[0])
+
+
+def set_mtime(path, mtime_ns: int) -> None:
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+def test_a_digest_is_read_once_and_cached_outside_the_data_folder(tmp_path, digest_reads):
+    src = tmp_path / "data"
+    two_images(src)
+    files = sorted(src.rglob("*"))
+    digest = content_digest(src)
+    assert digest_reads == ["x.png", "y.png"]
+    assert content_digest(src) == digest and digest_reads == ["x.png", "y.png"]  # the second from the cache
+    assert sorted(src.rglob("*")) == files  # nothing written into the user's folder
+    assert [p.read_text() for p in (tmp_path / "cache" / "digests").iterdir()] == [digest]
+    (entry,) = (tmp_path / "cache" / "digests").iterdir()
+    entry.write_text("not a digest")  # a damaged entry is read past
+    assert content_digest(src) == digest and len(digest_reads) == 4
+
+
+def uncached_digest(folder, tmp_path) -> str:
+    """The digest of the folder's bytes as they are now, from a copy (a path the cache has never seen)."""
+    copy = tmp_path / f"copy-{len(list(tmp_path.glob('copy-*')))}"
+    return content_digest(shutil.copytree(folder, copy))
+
+
+def test_a_changed_file_changes_the_cached_digest(tmp_path, digest_reads):
+    src = tmp_path / "data"
+    y = two_images(src)
+    first, original = y.stat(), y.read_bytes()
+    digest = content_digest(src)
+    y.write_bytes(original + b"\0")  # another size
+    assert content_digest(src) == uncached_digest(src, tmp_path) != digest
+    y.write_bytes(original)  # the first bytes again: the first digest, which names bytes, not timestamps
+    assert content_digest(src) == digest
+    flipped = bytearray(original)
+    flipped[len(flipped) // 2] ^= 1
+    y.write_bytes(bytes(flipped))
+    set_mtime(y, first.st_mtime_ns + 10**9)  # the same size, another mtime (whatever the clock's resolution)
+    assert content_digest(src) == uncached_digest(src, tmp_path) != digest
+    time.sleep(0.1)  # past a coarse timestamp tick
+    y.write_bytes(bytes(flipped))
+    set_mtime(y, first.st_mtime_ns)  # the cached size and mtime (as `cp -p` or tar leave them): ctime tells
+    assert (y.stat().st_size, y.stat().st_mtime_ns) == (first.st_size, first.st_mtime_ns)
+    assert content_digest(src) == uncached_digest(src, tmp_path) != digest
+
+
+def test_a_touched_file_keeps_its_digest_and_a_fresh_one_is_not_cached(tmp_path, digest_reads, monkeypatch):
+    src = tmp_path / "data"
+    y = two_images(src)
+    digest = content_digest(src)
+    set_mtime(y, y.stat().st_mtime_ns + 10**9)
+    assert content_digest(src) == digest and digest_reads == ["x.png", "y.png"] * 2  # read again, same bytes
+    monkeypatch.setattr(user_images, "RECENT_SECONDS", 3600)  # every file is then recent
+    png(src / "c" / "z.png", grey(1, seed=6)[0])
+    entries = set((tmp_path / "cache" / "digests").iterdir())
+    grown = content_digest(src)
+    assert grown != digest and content_digest(src) == grown and len(digest_reads) == 4 + 3 + 3  # read each time
+    assert set((tmp_path / "cache" / "digests").iterdir()) == entries  # a timestamp that may still tick is no key
+
+
+def test_a_file_s_cached_digest_is_its_sha256(tmp_path, digest_reads):
+    import hashlib
+
+    path = npz(tmp_path, x=grey())
+    expected = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    assert content_digest(path) == content_digest(path) == expected and digest_reads == ["d.npz"]
 
 
 def test_digest_of_a_file_is_its_sha256(tmp_path):

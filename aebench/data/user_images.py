@@ -10,10 +10,21 @@ images directly in the folder itself (unlabelled). Extensions: see IMAGE_EXTENSI
 names starting with "." are ignored. Greyscale images give C = 1, anything else C = 3 (alpha dropped).
 
 Every problem with the user's data is a one-line UserError naming the file.
+
+content_digest names the data by its bytes. Reading them all is the slow part of naming a large dataset,
+and every process that names it (each command, each worker of a grid) did it again, so a digest is
+cached under $AEBENCH_CACHE/digests (never in the user's data folder), keyed by the path and, for each
+file, its relative path, size, mtime_ns and ctime_ns: a file written since (even one whose mtime was set
+back: ctime cannot be) is read again. A file modified in the last RECENT_SECONDS is not trusted by its
+stat (timestamps tick coarsely on some file systems, so a rewrite within the tick would look unchanged):
+its digest is computed but not cached.
 """
 from __future__ import annotations
 
 import hashlib
+import json
+import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +32,14 @@ import numpy as np
 from PIL import Image
 
 from aebench.errors import UserError, choices
+from aebench.plumbing.atomic import cache_root, write_cache
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 SPLITS = ("train", "val", "test")  # an integer split means the index in this tuple
 NPZ_ARRAYS = ("x", "y", "split")
 MIN_SIDE = 4
+DIGEST_CACHE_VERSION = 1  # raise when content_digest's stream changes: older entries then never match
+RECENT_SECONDS = 3  # above FAT's 2 s timestamps
 _GREY_MODES = {"1", "L", "LA"}
 
 
@@ -240,14 +254,57 @@ def _hash_file(digest, path: Path) -> None:
 
 def content_digest(path) -> str:
     """First 12 hex digits of a sha256 of the content only: a file's bytes (what `sha256sum` gives), or
-    for a folder each image's relative POSIX path, length and bytes, so moving the data keeps its id."""
+    for a folder each image's relative POSIX path, length and bytes, so moving the data keeps its id.
+    Cached on disk while no file changes (module docstring)."""
     path = Path(path).expanduser().absolute()
-    digest = hashlib.sha256()
     if not path.exists():
         raise UserError(f"dataset {path} not found")
-    for f in [path] if path.is_file() else _listing(path)[0]:
+    files = [path] if path.is_file() else _listing(path)[0]
+    before = _file_states(path, files)
+    key = json.dumps([DIGEST_CACHE_VERSION, str(path), before]).encode()
+    entry = cache_root() / "digests" / f"{hashlib.sha256(key).hexdigest()[:32]}.txt"
+    cached = _cached_digest(entry)
+    if cached:
+        return cached
+    digest = _read_digest(path, files)
+    if _file_states(path, files) == before and not _recent(before):  # else the stat may not show a change
+        write_cache(entry, digest.encode(), "a dataset's digest")
+    return digest
+
+
+def _read_digest(path: Path, files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for f in files:
         if f != path:  # a folder's files framed by path and length: no two folders give the same stream
             name = f.relative_to(path).as_posix().encode()
-            digest.update(len(name).to_bytes(8, "big") + name + f.stat().st_size.to_bytes(8, "big"))
+            digest.update(len(name).to_bytes(8, "big") + name + _stat(f).st_size.to_bytes(8, "big"))
         _hash_file(digest, f)
     return digest.hexdigest()[:12]
+
+
+def _stat(path: Path):
+    try:
+        return path.stat()
+    except OSError as e:
+        raise UserError(f"cannot read {path} ({e})") from None
+
+
+def _file_states(path: Path, files: list[Path]) -> list[tuple]:
+    """What the cache key covers besides the path: each file's name, size and timestamps."""
+    return [(f.relative_to(path).as_posix(), s.st_size, s.st_mtime_ns, s.st_ctime_ns)
+            for f, s in ((f, _stat(f)) for f in files)]
+
+
+def _recent(states: list[tuple]) -> bool:
+    """Whether a file was modified in the last RECENT_SECONDS (its timestamps could still tick)."""
+    newest = max(max(mtime, ctime) for _, _, mtime, ctime in states)
+    return time.time_ns() - newest < RECENT_SECONDS * 10**9
+
+
+def _cached_digest(entry: Path) -> str | None:
+    """The digest an earlier process cached, or None (no entry, or one that does not read as a digest)."""
+    try:
+        text = entry.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if re.fullmatch(r"[0-9a-f]{12}", text) else None

@@ -46,7 +46,7 @@ from aebench.features.classifier_training import (  # noqa: F401
     ClassifierNet,
     train_classifier,
 )
-from aebench.plumbing.atomic import computed_once, write_cache
+from aebench.plumbing.atomic import cache_root, computed_once, write_cache
 
 BACKBONES = ("auto", "inception", "classifier")
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # the file name pytorch-fid downloads to
@@ -58,11 +58,6 @@ CONVERTED_INCEPTION_FILE = "pt_inception-2015-12-05-fid-helper-converted.pth"
 CONVERTED_INCEPTION_NAME = "inception-pool3-fidhelper"
 INCEPTION_MIN_SIDE = 28
 INCEPTION_BATCH = 50  # 299x299x3 inputs: larger batches only cost memory on a CPU
-
-
-def cache_root() -> Path:
-    """Where the suite caches what does not change between runs: $AEBENCH_CACHE or ~/.cache/aebench."""
-    return Path(os.environ.get("AEBENCH_CACHE") or Path.home() / ".cache" / "aebench").expanduser()
 
 
 def save_atomic(path: Path, obj) -> None:

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aebench.features.backbones import Backbone, cache_root
+from aebench.features.backbones import Backbone
 from aebench.metrics.declarations import FID, FID_BACKBONE_ACC, FID_RECON
-from aebench.plumbing.atomic import computed_once, write_cache
+from aebench.plumbing.atomic import cache_root, computed_once, write_cache
 
 # What this module computes (declared in declarations.py: torch-free). fid_backbone_acc is the
 # backbone's own accuracy (aebench.features), listed here beside the distance it qualifies.

@@ -9,6 +9,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def cache_root() -> Path:
+    """Where the suite caches what does not change between runs: $AEBENCH_CACHE or ~/.cache/aebench."""
+    return Path(os.environ.get("AEBENCH_CACHE") or Path.home() / ".cache" / "aebench").expanduser()
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace `path` with `data` in one rename (temporary file in the same folder, fsynced)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

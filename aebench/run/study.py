@@ -15,11 +15,14 @@ A study file lists what a grid needs (every key optional):
     jobs = 2
     executor = "local"                # or "ray" (with ray_address, ray_cpus_per_run, ray_gpus_per_run)
     fid_backbone = "classifier"       # and fid_samples, fid_reference, inception_weights
+    tuning_budget = 12                # trials per model its hyperparameters were tuned with (tuned.toml)
     [hparams.swae]
     K = 200
 
 The keys, their types and defaults come from aebench.run.options (RUN_OPTIONS), which also makes the
-command-line flags of `run`.
+command-line flags of `run`. Two keys are the file's own: the [hparams] tables, and tuning_budget, which
+`tune` writes into tuned.toml so that `run --tune-first` gives a model added to the study the budget its
+models had (`--budget` on the command line); `tune` reads it as its default --budget.
 
 Command-line options override the file; --set overrides hparams field by field. --models may narrow
 the file's grid: the left-out models' tables are then ignored, so part of a study reruns with its run
@@ -32,10 +35,11 @@ from pathlib import Path
 from aebench.catalog.models import is_known_model
 from aebench.errors import UserError, choices
 from aebench.plumbing.tomlfile import read_toml
-from aebench.run.options import DEFAULTS, RUN_OPTIONS, parse_options
+from aebench.run.options import DEFAULTS, OPTIONS_BY_KEY, RUN_OPTIONS, parse_options
 
-# key -> accepted TOML types: every run option, plus the per-model hyperparameter tables
-KEYS = {option.key: option.kinds for option in RUN_OPTIONS} | {"hparams": (dict,)}
+# key -> accepted TOML types: every run option, plus the per-model hyperparameter tables and the tuning budget
+TUNING_BUDGET = "tuning_budget"
+KEYS = {option.key: option.kinds for option in RUN_OPTIONS} | {"hparams": (dict,), TUNING_BUDGET: (int,)}
 
 
 def load_study(path: str | Path) -> dict:
@@ -48,6 +52,9 @@ def load_study(path: str | Path) -> dict:
         if not isinstance(value, KEYS[key]) or (isinstance(value, bool) and bool not in KEYS[key]):
             kinds = " or ".join("true or false" if t is bool else t.__name__ for t in KEYS[key])
             raise UserError(f"study file {path}: '{key}' must be {kinds}, got {value!r}")
+    if data.get(TUNING_BUDGET, 1) < 1:
+        raise UserError(f"study file {path}: '{TUNING_BUDGET}' must be an integer >= 1 (trials per model), "
+                        f"got {data[TUNING_BUDGET]}")
     for model, fields in data.get("hparams", {}).items():
         if not isinstance(fields, dict):
             raise UserError(f"study file {path}: [hparams.{model}] must be a table of FIELD = VALUE")
@@ -58,7 +65,7 @@ def resolve(study: dict, given: dict, overrides: dict[str, dict], study_path: st
     """Defaults, then the study file, then the options given on the command line (None = not given),
     each parsed into its type. Hyperparameters: the file's tables, then --set field by field."""
     resolved = parse_options(DEFAULTS, lambda option: option.key)
-    resolved |= parse_options({k: v for k, v in study.items() if k != "hparams"},
+    resolved |= parse_options({k: v for k, v in study.items() if k in OPTIONS_BY_KEY},
                               lambda option: f"study file {study_path}: {option.key}")
     resolved |= parse_options(given, lambda option: option.cli_flag)
     tables = study.get("hparams", {})
@@ -69,4 +76,6 @@ def resolve(study: dict, given: dict, overrides: dict[str, dict], study_path: st
     for model, fields in overrides.items():
         hparams.setdefault(model, {}).update(fields)
     resolved["hparams"] = hparams
+    if TUNING_BUDGET in study:  # a record of the file (checked by load_study), not an option of the command
+        resolved[TUNING_BUDGET] = study[TUNING_BUDGET]
     return resolved

@@ -1,5 +1,9 @@
-"""`run --tune-first --budget B`: tune the grid's models that the study gives no hyperparameters (a new
+"""`run --tune-first [--budget B]`: tune the grid's models that the study gives no hyperparameters (a new
 model added to a tuned reference study), then run every model with them.
+
+B is the study's tuning_budget, which `tune` writes into tuned.toml; --budget gives it for a study file
+that does not record it (one written before the key existed, or by hand), and may not differ from a
+recorded one: the fairness rules give every model the same tuning budget.
 
 It is `aebench tune` followed by `aebench run --config tuned.toml` in one command, under the study's own
 settings (profile, dataset, evaluation, precision): the new model gets what the baselines got, B trials
@@ -10,10 +14,12 @@ their hyperparameters and are not tuned again.
 from __future__ import annotations
 
 from aebench.errors import UserError
+from aebench.run.study import TUNING_BUDGET
 from aebench.tune.tuner import plan_tuning, run_tuning, summary_lines
 
 TUNING_SEEDS = [0]  # the reference studies' tunes used seed 0 (studies/tune-*.toml)
-DROPPED_KEYS = ("weights_from", "reuse_from", "hparams", "note")  # settings of the run, not of its tuning
+# settings of the run, not of its tuning (whose budget is given apart)
+DROPPED_KEYS = ("weights_from", "reuse_from", "hparams", "note", TUNING_BUDGET)
 
 
 def models_to_tune(config: dict) -> list[str]:
@@ -26,13 +32,24 @@ def tuning_experiment(config: dict) -> str:
     return f"{config.get('experiment') or config['profile']}-tune"
 
 
-def tune_first(config: dict, budget: int | None, select_by: str, device: str, executor, progress: bool,
+def trials_per_model(config: dict, given: int | None) -> int:
+    """The budget of --tune-first: the study's recorded tuning_budget, or --budget where it records none;
+    UserError for neither, or for a --budget other than the recorded one (unequal tuning)."""
+    recorded = config.get(TUNING_BUDGET)
+    if recorded is None and given is None:
+        raise UserError("--tune-first needs --budget B: the trials per model the reference study's models had "
+                        f"(this study file records no {TUNING_BUDGET}; its note says, e.g. '4 trials per model')")
+    if recorded is not None and given is not None and given != recorded:
+        raise UserError(f"--budget {given}: the study's models were tuned with {recorded} trials each "
+                        f"({TUNING_BUDGET} = {recorded}), and a model added to it gets the same budget; "
+                        f"leave --budget out or give --budget {recorded}")
+    return recorded if given is None else given
+
+
+def tune_first(config: dict, budget: int, select_by: str, device: str, executor, progress: bool,
                log=print) -> dict:
     """The config with the tuned models' chosen hyperparameters added; UserError when the tuning could not
-    choose (the message names its folder: the same command resumes it)."""
-    if budget is None:
-        raise UserError("--tune-first needs --budget B: the trials per model the reference study's models had "
-                        "(its note says, e.g. '4 trials per model')")
+    choose (the message names its folder: the same command resumes it). budget: trials_per_model's."""
     models = models_to_tune(config)
     if not models:
         log("--tune-first: every model has hyperparameters in the study; nothing to tune")

@@ -3,9 +3,12 @@
 A model declares its space in its own file (`search_space`, types in models/contract.py). What a tuning
 searches is that declaration (1) as wide as an earlier tune of the same study left it, (2) widened by
 `tune --widen MODEL.NAME=LOW:HIGH`, and (3) with an integer range's upper bound lowered to the largest
-value the training set supports (Config.check_data: K <= training images). A Rescaled field is drawn in its
-own unit (beta-VAE's raw beta) and stored as the field (beta_norm). A range may only be widened, never
-narrowed: earlier trials must stay inside it.
+value the training set supports (Config.check_data: K <= training images). A range of epochs (a warm-up,
+declared with epochs_cap) is widened no further than the epochs the training runs: a longer warm-up never
+reaches its full weight. Its declared range stays as declared (it holds the authors' setting, which a
+short --epochs would otherwise cut away). A Rescaled field is drawn in its own unit (beta-VAE's raw beta)
+and stored as the field (beta_norm). A range may only be widened, never narrowed: earlier trials must stay
+inside it.
 
 A selected value within EDGE of a bound (a fraction of the range, in its scale: log for a log range) is
 "on the edge": the optimum may lie beyond it, and the space should be widened.
@@ -29,7 +32,8 @@ class Dimension:
     domain: FloatRange | Choice  # as searched now (IntRange is a FloatRange)
     declared: FloatRange | Choice  # as the model declares it
     factor: float = 1.0  # field value = drawn value * factor (Rescaled), else the drawn value itself
-    cap: str = ""  # why the upper bound is below the declared one, or ""
+    cap: str = ""  # why the upper bound cannot rise (the training images, the training epochs), or ""
+    limit: int | None = None  # the most the upper bound may be widened to (the training epochs), or None
 
     @property
     def is_range(self) -> bool:
@@ -85,8 +89,9 @@ class ModelSpace:
 
     def widen_hints(self, draw: dict) -> list[str]:
         """A --widen argument for each value on the edge that can be widened: a decade further on a log
-        range (on the low side never down to the range's `above` limit: halfway there in log scale),
-        placeholders on a linear one (whose limits only the model's Config knows)."""
+        range (on the low side never down to the range's `above` limit: halfway there in log scale; on the
+        high side never past its `limit`), placeholders on a linear one (whose limits only the model's
+        Config knows)."""
         hints = []
         for d in self.dimensions:
             side = d.edge(draw[d.name])
@@ -94,7 +99,7 @@ class ModelSpace:
                 continue
             low, high = d.domain.low, d.domain.high
             if d.domain.log:
-                low, high = (low / 10, high) if side == "low" else (low, high * 10)
+                low, high = (low / 10, high) if side == "low" else (low, raised(high * 10, d.limit))
                 above = getattr(d.domain, "above", None)
                 if above is not None and low <= above:  # a decade lower would leave the model's space (beta-VAE: beta > 1)
                     low = math.sqrt(above * d.domain.low) if above > 0 else d.domain.low / 2
@@ -108,10 +113,16 @@ class ModelSpace:
         return {d.name: [d.domain.low, d.domain.high] for d in self.dimensions if d.is_range}
 
 
+def raised(high, limit: int | None):
+    """A widened upper bound, no higher than the limit (when there is one)."""
+    return high if limit is None else min(high, limit)
+
+
 def model_space(model: str, cls, base: dict, n_train: int, image_shape: tuple, earlier: dict | None = None,
-                widen: dict | None = None) -> ModelSpace:
+                widen: dict | None = None, epochs: int | None = None) -> ModelSpace:
     """The space this tuning searches for one model. base: the model's settings before the search (the
-    profile's); earlier: {name: [low, high]} an earlier tune searched; widen: {name: (low, high)} asked now."""
+    profile's); earlier: {name: [low, high]} an earlier tune searched; widen: {name: (low, high)} asked now;
+    epochs: what each trial trains at most (the limit of a range declared with epochs_cap)."""
     earlier, widen = earlier or {}, widen or {}
     config = cls.Config.from_overrides(base, model)
     dimensions = []
@@ -119,12 +130,13 @@ def model_space(model: str, cls, base: dict, n_train: int, image_shape: tuple, e
         name, factor = (declared.name, declared.factor(config, image_shape)) if isinstance(declared, Rescaled) \
             else (field, 1.0)
         domain = declared.space if isinstance(declared, Rescaled) else declared
-        dimension = Dimension(name, field, domain, domain, factor)
+        limit = epochs if getattr(domain, "epochs_cap", False) else None
+        dimension = Dimension(name, field, domain, domain, factor, limit=limit)
         if dimension.is_range:
             dimension = dataclasses.replace(dimension, domain=hull(domain, earlier.get(name)))
         if name in widen:
             dimension = widened(model, dimension, *widen[name])
-        dimensions.append(supported(model, cls, base, dimension, n_train))
+        dimensions.append(supported(model, cls, base, at_epochs_cap(dimension), n_train))
     unknown = set(widen) - {d.name for d in dimensions}
     if unknown:
         raise UserError(f"--widen {model}.{sorted(unknown)[0]}: {model} searches no such range; choices: "
@@ -154,7 +166,17 @@ def widened(model: str, dimension: Dimension, low, high) -> Dimension:
     if domain.log and low <= 0:
         raise UserError(f"{label}: {dimension.name} is searched in log scale; its bounds must be > 0")
     kind = int if isinstance(domain, IntRange) else float
+    high = max(raised(high, dimension.limit), domain.high)  # to the limit, as K to the training images
     return dataclasses.replace(dimension, domain=dataclasses.replace(domain, low=kind(low), high=kind(high)))
+
+
+def at_epochs_cap(dimension: Dimension) -> Dimension:
+    """The dimension with its cap named when its upper bound has reached its limit, the training epochs
+    (then, like K at the training images, it is not widened further)."""
+    if dimension.limit is None or dimension.domain.high < dimension.limit:
+        return dimension
+    where = "capped by" if dimension.domain.high == dimension.limit else "above"
+    return dataclasses.replace(dimension, cap=f"{where} the {dimension.limit} training epochs")
 
 
 def supported(model: str, cls, base: dict, dimension: Dimension, n_train: int) -> Dimension:

@@ -4,7 +4,9 @@ What is searched. Every model declares, in its own file, `search_space`: a range
 log scale where natural) or a Choice for each of its own hyperparameters (models/contract.py); each
 space holds its authors' published setting. What this tuning searches (aebench.tune.search_space) is that
 space, as widened by an earlier tune of the same study or by `--widen MODEL.NAME=LOW:HIGH`, with an
-integer range's upper bound lowered to what the training set supports (check_data: K <= training images).
+integer range's upper bound lowered to what the training set supports (check_data: K <= training images),
+and a range of epochs (a warm-up) widened no further than the epochs a trial trains (--epochs, else the
+profile's).
 beta-VAE's space is its RAW beta, 1.5..20 (log), stored as beta_norm = beta * latent_dim / pixels, so
 every trial has beta > 1 whatever the image and latent sizes.
 
@@ -42,7 +44,8 @@ history, checkpoints, samples, config.json), so a finished tune reruns as a no-o
 the Optuna studies; tuning.csv, one row per trial (TUNING_COLUMNS, plus val_<metric> for recon_sse,
 knn5_acc, fid and the criterion); figures/tradeoff-<model>.png, every trial's validation reconstruction
 against its FID, the selected trial marked (aebench.report.tuning_figures); tuned.toml, a study file of the
-selected values that `run --config` retrains and scores on test, written once every trial is recorded.
+selected values that `run --config` retrains and scores on test, written once every trial is recorded; its
+tuning_budget records B, the budget that `run --tune-first` gives a model added to it.
 """
 from __future__ import annotations
 
@@ -67,6 +70,7 @@ from aebench.run.evaluation import EvalConfig, metric_names
 from aebench.run.options import DEFAULTS, RUN_OPTIONS, eval_settings
 from aebench.run.profiles import Profile, get_profile, model_settings
 from aebench.run.runner import GridOutcome, plan, preflight, run_grid, save_resolved_config
+from aebench.run.study import TUNING_BUDGET
 from aebench.store.folder import ResultsStore, csv_bytes
 from aebench.tune import search as tuning_search
 from aebench.tune.search import ask, asked, draw_seed, earlier_bounds, open_study, study_name, tell, unfinished
@@ -161,12 +165,13 @@ def plan_tuning(config: dict, budget: int, select_by: str, widen: tuple[str, ...
     available = scored_metrics(evaluation)
     shown = tuple(dict.fromkeys([m for m in RANKED_METRICS if m in available] + [criterion] * (criterion != MEAN_RANK)))
     tuning = Tuning(config, dataset, len(train_x), budget, criterion, {}, {}, shown, tuple(widen))
+    epochs = config.get("epochs") or profile.train.epochs  # what a trial trains at most
     for model, cls in models.items():
         name = study_name(model, study_setup(tuning, profile, model))
         base = model_settings(profile, cls)
         tuning.studies[model] = name
         tuning.spaces[model] = model_space(model, cls, base, len(train_x), tuple(train_x.shape[1:]),
-                                           earlier_bounds(tuning.folder, name), widened.get(model))
+                                           earlier_bounds(tuning.folder, name), widened.get(model), epochs)
     return tuning
 
 
@@ -400,6 +405,7 @@ def tuned_study(tuning: Tuning, selected: dict[str, Trial], table: pd.DataFrame)
             "experiment": f"{config['experiment']}-tuned", "note": tuned_note(tuning)}
     keys |= {key: config[key] for key in CARRIED_OPTIONS if config.get(key) is not None}
     keys |= {key: config[key] for key in CARRIED_UNLESS_DEFAULT if config.get(key, DEFAULTS[key]) != DEFAULTS[key]}
+    keys[TUNING_BUDGET] = tuning.budget  # what `run --tune-first` gives a model added to this study
     lines = [f"# {line}" for line in study_header(tuning, table)]
     lines += [f"{key} = {toml_value(value)}" for key, value in keys.items()]
     for model, trial in selected.items():
@@ -486,7 +492,7 @@ def choice_line(model: str, outcome: TuningOutcome) -> str:
     if row.on_edge:
         hints = outcome.tuning.spaces[model].widen_hints(trial.draw)
         line += (f"; on the edge: {row.on_edge}: widen the space"
-                 + (f" ({', '.join(hints)}) and raise --budget" if hints else " (it cannot be widened beyond the training set)"))
+                 + (f" ({', '.join(hints)}) and raise --budget" if hints else " (it cannot be widened beyond its cap)"))
     return line
 
 
