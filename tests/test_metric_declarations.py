@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from aebench.metrics import copying, denoising, fid, fidelity, latent_usage, local_structure, probes, reconstruction
-from aebench.metrics.declarations import DECLARED, QUALIFIERS, Metric
+from aebench.metrics.declarations import DECLARED, FEATURES, QUALIFIERS, Metric
 from aebench.metrics.directions import HIGHER, LOWER, UndeclaredMetric, declared, direction
 from aebench.metrics.samplers import split_sampler
 from aebench.run.evaluation import EvalConfig, metric_names, metric_row, per_image_names
@@ -83,6 +83,14 @@ def test_patterns_match_whole_names_only():
         Metric("sharpness", "up", ("split", "n"), "")
     with pytest.raises(KeyError):  # an unknown placeholder fails where it is declared
         Metric("sharpness_r{radius}", HIGHER, ("split", "n"), "")
+
+
+def test_a_per_sampler_metric_has_a_plain_name():
+    """A sampler's row (fid_gmm) is split from its suffix by the exact base name: a pattern could never match."""
+    assert Metric("sharpness", HIGHER, FEATURES, "", per_sampler=True).per_sampler
+    assert not Metric("sharpness_r{k}", HIGHER, FEATURES, "").per_sampler  # the default
+    with pytest.raises(ValueError, match="plain name"):
+        Metric("sharpness_r{k}", HIGHER, FEATURES, "", per_sampler=True)
 
 
 @pytest.mark.skipif(not REFERENCE.is_dir(), reason="no reference results in this checkout")

@@ -6,10 +6,18 @@ import numpy as np
 import pytest
 import torch
 
+from aebench.metrics.declarations import DECLARED
 from aebench.metrics.directions import direction
 from aebench.metrics.gmm import GMM_COMPONENTS, MixtureFitError, fit_code_mixture
 from aebench.metrics.samplers import PER_SAMPLER_METRICS, SAMPLERS, sampler_metric, split_sampler
-from aebench.run.evaluation import GENERATION_METRICS, EvalConfig, evaluate, metric_names
+from aebench.run.evaluation import (
+    COPYING_METRICS,
+    GENERATION_METRICS,
+    SAMPLE_METRICS,
+    EvalConfig,
+    evaluate,
+    metric_names,
+)
 from models.contract import AutoEncoder, Hyperparameters
 
 # ---------------------------------------------------------------- the mixture on known codes
@@ -88,6 +96,21 @@ def test_a_mixture_that_cannot_be_fitted_says_why(codes, reason):
 
 # ---------------------------------------------------------------- names and directions
 
+# Known answer: the metrics of generated samples, in the order evaluate() writes each sampler's rows
+# (fid, then fidelity's, then data-copying's), as listed by hand before the declarations said it.
+GENERATED_SAMPLE_METRICS = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage",
+                            "nn_train_ratio", "copying_ct")
+
+
+def test_the_declarations_mark_exactly_the_metrics_of_generated_samples_as_per_sampler():
+    assert {m.name for m in DECLARED if m.per_sampler} == set(GENERATED_SAMPLE_METRICS)
+    assert PER_SAMPLER_METRICS == GENERATED_SAMPLE_METRICS
+    # the evaluation's split: data-copying reads the training images, which the generation scope leaves out
+    assert COPYING_METRICS == ["nn_train_ratio", "copying_ct"]
+    assert SAMPLE_METRICS == ["fid", "kid", "kid_std", "precision", "recall", "density", "coverage"]
+    assert metric_names(EvalConfig(scope="generation")) == [*SAMPLE_METRICS, *(f"{m}_gmm" for m in SAMPLE_METRICS),
+                                                            "fid_backbone_acc"]
+
 
 def test_every_generation_metric_has_a_gmm_row_name_with_its_base_direction():
     assert list(SAMPLERS) == ["prior", "gmm"]
@@ -134,11 +157,17 @@ class PixelCodes(AutoEncoder):
         return torch.rand((n, *self.image_shape), generator=generator)
 
 
+PIXEL_EVALUATION = EvalConfig(fid_samples=300, fid_backbone="classifier")
+
+
 @pytest.fixture(scope="module")
 def pixel_rows(digits):
-    rows = evaluate(PixelCodes(digits.image_shape), digits, EvalConfig(fid_samples=300, fid_backbone="classifier"),
-                    log=lambda *_: None)
-    return {row["metric"]: row for row in rows}
+    rows = evaluate(PixelCodes(digits.image_shape), digits, PIXEL_EVALUATION, log=lambda *_: None)
+    return {row["metric"]: row for row in rows}  # in the order evaluate() wrote them
+
+
+def test_metric_names_are_the_rows_evaluate_writes_in_its_order(pixel_rows):
+    assert list(pixel_rows) == metric_names(PIXEL_EVALUATION)
 
 
 def test_both_samplers_are_scored_on_as_many_samples_against_one_reference(pixel_rows):

@@ -11,10 +11,12 @@ Plain Python: reading results never needs torch.
 """
 from __future__ import annotations
 
+from aebench.metrics.declarations import DECLARED
+
 SAMPLERS = {"prior": "", "gmm": "_gmm"}  # sampler -> the suffix of its metric names
-# The metrics computed once per sampler, from that sampler's images (in evaluate()'s order).
-PER_SAMPLER_METRICS = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage",
-                       "nn_train_ratio", "copying_ct")
+# The metrics computed once per sampler, from that sampler's images, as their declarations say (in the
+# declarations' order, which is evaluate()'s).
+PER_SAMPLER_METRICS = tuple(metric.name for metric in DECLARED if metric.per_sampler)
 
 
 def sampler_metric(metric: str, sampler: str) -> str:

@@ -16,9 +16,9 @@ or all on the validation split when tuning scores a candidate (data.scored_on("v
   nn_train_ratio                         data-copying: samples' median distance to their nearest training
                                          image over the same for the reference test images (pixels)
   copying_ct                             data-copying: Meehan et al.'s C_T in the backbone's features
-The rows of generated samples (fid to copying_ct but fid_recon and fid_backbone_acc) are written once
-per sampler (aebench.metrics.samplers): the model's prior (the names above) and a Gaussian mixture
-fitted on the training codes (the same names with _gmm), as many samples each.
+The rows of generated samples (fid to copying_ct but fid_recon and fid_backbone_acc: those declared
+per_sampler) are written once per sampler (aebench.metrics.samplers): the model's prior (the names
+above) and a Gaussian mixture fitted on the training codes (the same names with _gmm), as many samples each.
 With scope "generation" only the samples are scored: fid, kid, kid_std, precision, recall, density,
 coverage of each sampler (and fid_backbone_acc), the rows that depend on the backbone. That is what
 rescoring trained weights on another backbone needs (`run --weights-from`), without fid_recon's and
@@ -43,24 +43,25 @@ from aebench.data.splits import DataSplits
 from aebench.errors import UserError
 from aebench.features.backbones import BACKBONES, choose_backbone, get_backbone, require_inception_weights
 from aebench.metrics.batching import batched, sample_batched
+from aebench.metrics.copying import METRICS as COPYING_DECLARED
 from aebench.metrics.copying import copying_ct, nn_train_ratio
 from aebench.metrics.denoising import denoise_metric_name, denoising_per_image
 from aebench.metrics.directions import declared
 from aebench.metrics.fid import cached_features, feature_statistics, frechet_distance
-from aebench.metrics.fidelity import KEYS as FIDELITY_KEYS
 from aebench.metrics.fidelity import fidelity_scores
 from aebench.metrics.gmm import MixtureFitError, fit_code_mixture
 from aebench.metrics.latent_usage import active_units
 from aebench.metrics.local_structure import fixed_subset, neighbourhood_scores
 from aebench.metrics.probes import knn_correct, linear_accuracy
 from aebench.metrics.reconstruction import reconstruction_per_image
-from aebench.metrics.samplers import SAMPLERS, sampler_metric
+from aebench.metrics.samplers import PER_SAMPLER_METRICS, SAMPLERS, sampler_metric
 from models.contract import AutoEncoder, HyperparameterError
 
 SCOPES = ("all", "generation")
-FIDELITY_METRICS = list(FIDELITY_KEYS)  # kid, kid_std, precision, recall, density, coverage
-SAMPLE_METRICS = ["fid", *FIDELITY_METRICS]  # per sampler, in both scopes
-COPYING_METRICS = ["nn_train_ratio", "copying_ct"]  # per sampler, scope "all" only
+# The per-sampler metrics (their declarations say which) split by scope: the data-copying ones compare the
+# samples with the training images, which the generation scope leaves out, so they are scope "all" only.
+COPYING_METRICS = [metric.name for metric in COPYING_DECLARED]
+SAMPLE_METRICS = [name for name in PER_SAMPLER_METRICS if name not in COPYING_METRICS]  # in both scopes
 GENERATION_METRICS = [*(sampler_metric(m, s) for s in SAMPLERS for m in SAMPLE_METRICS), "fid_backbone_acc"]
 # Inception FID's sample sizes, both sides: above its 2048 feature dimensions, so that the covariances are
 # full rank (the TF reference code asks for more than 2048; 10k is common practice).
