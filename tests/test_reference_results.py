@@ -1,6 +1,7 @@
 """The committed reference folders (results/reference/*) are consistent, checked without retraining:
 every run succeeded, every metric row belongs to a recorded run, every folder is listed in the
-README, and each report's numbers are what `report` computes from the folder's CSV files today."""
+README, each report's numbers are what `report` computes from the folder's CSV files today, and a
+folder's claims.md and before-after.md are what `claims` and benchmarks/before_after.py generate."""
 import json
 import shutil
 from pathlib import Path
@@ -79,3 +80,23 @@ def test_the_claims_in_results_readme_are_what_the_command_they_name_generates(m
     committed = readme.split(BEGIN, 1)[1].split("\n", 1)[1].split(END, 1)[0]
     monkeypatch.chdir(REFERENCE.parent.parent)  # the command names folders relative to the checkout
     assert committed == claims_report(folders, ablation), "results/README.md is stale: run the command it names"
+
+
+@pytest.mark.parametrize("folder", [p for p in FOLDERS if (p / "claims.md").is_file()], ids=lambda p: p.name)
+def test_a_folders_claims_file_is_what_the_claims_command_generates(folder, monkeypatch):
+    from aebench.report.claims import claims_report
+
+    monkeypatch.chdir(REFERENCE.parent.parent)  # the file names its folder relative to the checkout
+    fresh = claims_report([str(folder.relative_to(REFERENCE.parent.parent))])
+    assert (folder / "claims.md").read_text() == fresh, f"{folder.name}/claims.md is stale: run `python cli.py claims`"
+
+
+@pytest.mark.parametrize("folder", [p for p in FOLDERS if (p / "before-after.md").is_file()], ids=lambda p: p.name)
+def test_a_folders_before_after_table_is_what_the_script_generates(folder):
+    from benchmark_script import load_script
+
+    committed = (folder / "before-after.md").read_text()
+    before, after = committed.splitlines()[0].removeprefix("# Before and after: ").split(" -> ")
+    assert after == folder.name, f"{folder.name}/before-after.md compares {after}, not this folder"
+    fresh = load_script("before_after").before_after(REFERENCE / before, REFERENCE / after)
+    assert committed == fresh, f"{folder.name}/before-after.md is stale: run benchmarks/before_after.py"
