@@ -1,5 +1,7 @@
 """A toy autoencoder outside the suite (one linear map each way), and models that each break the contract
-once, for tests/test_plugins.py. A user's plug-in looks like MyToy: a Config, encode, decode, sample, loss."""
+once, for tests/test_plugins.py. A user's plug-in looks like MyToy: a Config, encode, decode, sample, loss.
+Not a test module (pytest never collects it): an installed package standing in for a user's own, so it holds
+no asserts; tests/test_plugins.py and tests/test_against.py assert what the suite does with it."""
 from __future__ import annotations
 
 from dataclasses import dataclass

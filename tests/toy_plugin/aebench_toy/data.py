@@ -1,5 +1,7 @@
 """A toy dataset outside the suite, declared under the entry-point group aebench.datasets: the first
-600 of scikit-learn's 8x8 digits, inverted (so that its numbers differ from the built-in digits')."""
+600 of scikit-learn's 8x8 digits, inverted (so that its numbers differ from the built-in digits').
+Not a test module: a user's dataset plug-in, so it holds no asserts; tests/test_own_datasets.py asserts
+what the suite does with it (listing, loading, run ids, a broken declaration refused in one line)."""
 from __future__ import annotations
 
 from aebench.data.splits import DatasetSpec, RawData
